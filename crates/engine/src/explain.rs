@@ -1,0 +1,154 @@
+//! Policies in plain words: whom a policy selects, which directions it isolates, each rule as alternatives.
+
+use std::fmt::Write as _;
+
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+use crate::policy::{Direction, NamespaceScope, Operator, Peer, Policy, PortEntry, PortMatch, Rule, Selector};
+
+/// Describes a selector: `role=db`, `tier in (a, b)`, `has label env`.
+pub fn describe_selector(sel: &Selector) -> String {
+    sel.requirements
+        .iter()
+        .map(|r| match &r.op {
+            Operator::In(v) if v.len() == 1 => format!("{}={}", r.key, v[0]),
+            Operator::In(v) => format!("{} in ({})", r.key, v.join(", ")),
+            Operator::NotIn(v) if v.len() == 1 => format!("{}!={}", r.key, v[0]),
+            Operator::NotIn(v) => format!("{} not in ({})", r.key, v.join(", ")),
+            Operator::Exists => format!("has label {}", r.key),
+            Operator::DoesNotExist => format!("without label {}", r.key),
+            Operator::Invalid => format!("{} (invalid operator: matches nothing)", r.key),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn pods_phrase(sel: &Selector) -> String {
+    if sel.is_empty() { "any pod".to_owned() } else { format!("pods labelled {}", describe_selector(sel)) }
+}
+
+/// One peer, without the leading "from"/"to".
+pub fn describe_peer(peer: &Peer) -> String {
+    match peer {
+        Peer::Pods { namespaces, pods } => {
+            let who = pods_phrase(pods);
+            match namespaces {
+                NamespaceScope::Own(ns) => format!("{who} in namespace {ns}"),
+                NamespaceScope::Selector(s) if s.is_empty() => format!("{who} in any namespace"),
+                NamespaceScope::Selector(s) => format!("{who} in namespaces labelled {}", describe_selector(s)),
+            }
+        }
+        Peer::IpBlock(b) => {
+            if b.except.is_empty() {
+                b.cidr.to_string()
+            } else {
+                let ex: Vec<String> = b.except.iter().map(ToString::to_string).collect();
+                format!("{} except {}", b.cidr, ex.join(", "))
+            }
+        }
+        Peer::Invalid => "an unreadable ipBlock (matches nothing)".to_owned(),
+    }
+}
+
+/// One port entry: `TCP 6379`, `TCP 32000-32768`, `TCP port named http`, `any TCP port`.
+pub fn describe_port(p: &PortEntry) -> String {
+    match &p.port {
+        PortMatch::Any => format!("any {} port", p.protocol),
+        PortMatch::Range(a, b) if a == b => format!("{} {a}", p.protocol),
+        PortMatch::Range(a, b) => format!("{} {a}-{b}", p.protocol),
+        PortMatch::Named(n) => format!("{} port named {n}", p.protocol),
+        PortMatch::Invalid => format!("{} (invalid port: matches nothing)", p.protocol),
+    }
+}
+
+/// One rule as alternatives: `from A, OR from B; on TCP 80 or TCP 443`.
+pub fn describe_rule(rule: &Rule, direction: Direction) -> String {
+    let word = match direction {
+        Direction::Ingress => "from",
+        Direction::Egress => "to",
+    };
+    let peers = match &rule.peers {
+        None => format!("{word} anywhere (any pod, any address)"),
+        Some(peers) => peers.iter().map(|p| format!("{word} {}", describe_peer(p))).collect::<Vec<_>>().join(", OR "),
+    };
+    let ports = match &rule.ports {
+        None => "on any port".to_owned(),
+        Some(ports) => format!("on {}", ports.iter().map(describe_port).collect::<Vec<_>>().join(" or ")),
+    };
+    format!("{peers}; {ports}")
+}
+
+/// The whole policy in plain words, one paragraph per direction.
+pub fn explain_policy(np: &NetworkPolicy) -> String {
+    let policy = Policy::lower(np);
+    let mut out = String::new();
+    let _ = writeln!(out, "NetworkPolicy {}", policy.key);
+    let selects = if policy.pod_selector.is_empty() {
+        format!("all pods in namespace {}", policy.key.namespace)
+    } else {
+        format!("pods labelled {} in namespace {}", describe_selector(&policy.pod_selector), policy.key.namespace)
+    };
+    let _ = writeln!(out, "  Selects: {selects}");
+    let explicit = np.spec.as_ref().and_then(|s| s.policy_types.as_ref()).is_some_and(|t| !t.is_empty());
+    let dirs: Vec<&str> = [(policy.ingress.is_some(), "ingress"), (policy.egress.is_some(), "egress")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    let note = if explicit { "" } else { " (policyTypes omitted: Ingress, plus Egress because an egress section exists)" };
+    let note = if !explicit && policy.egress.is_none() { " (policyTypes omitted: Ingress by default)" } else { note };
+    let _ = writeln!(out, "  Isolates: {}{note}", if dirs.is_empty() { "nothing".to_owned() } else { dirs.join(" and ") });
+    for direction in [Direction::Ingress, Direction::Egress] {
+        let title = match direction {
+            Direction::Ingress => "Ingress",
+            Direction::Egress => "Egress",
+        };
+        match policy.rules(direction) {
+            None => {
+                let present = np.spec.as_ref().is_some_and(|s| match direction {
+                    Direction::Ingress => s.ingress.as_ref().is_some_and(|r| !r.is_empty()),
+                    Direction::Egress => s.egress.as_ref().is_some_and(|r| !r.is_empty()),
+                });
+                if present {
+                    let _ = writeln!(
+                        out,
+                        "  {title}: rules are ignored: policyTypes does not list {title}, so this policy does not isolate {}",
+                        direction.as_str()
+                    );
+                }
+            }
+            Some([]) => {
+                let _ = writeln!(out, "  {title}: denies all {} of the selected pods (no rule admits anything)", direction.as_str());
+            }
+            Some(rules) => {
+                let _ = writeln!(out, "  {title}: allows only (any rule may match)");
+                for (i, rule) in rules.iter().enumerate() {
+                    let _ = writeln!(out, "    spec.{}[{i}]: {}", direction.as_str(), describe_rule(rule, direction));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_001_reads_as_three_alternatives() {
+        let np: NetworkPolicy = serde_saphyr::from_str(
+            "metadata: {name: test-network-policy, namespace: default}\nspec:\n  podSelector: {matchLabels: {role: db}}\n  policyTypes: [Ingress, Egress]\n  ingress:\n  - from:\n    - ipBlock: {cidr: 172.17.0.0/16, except: [172.17.1.0/24]}\n    - namespaceSelector: {matchLabels: {project: myproject}}\n    - podSelector: {matchLabels: {role: frontend}}\n    ports:\n    - {protocol: TCP, port: 6379}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/24}\n    ports:\n    - {protocol: TCP, port: 5978}\n",
+        )
+        .unwrap();
+        insta::assert_snapshot!(explain_policy(&np));
+    }
+
+    #[test]
+    fn deny_all_and_ignored_rules() {
+        let np: NetworkPolicy = serde_saphyr::from_str(
+            "metadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  ingress:\n  - from: [{podSelector: {}}]\n",
+        )
+        .unwrap();
+        insta::assert_snapshot!(explain_policy(&np));
+    }
+}

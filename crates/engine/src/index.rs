@@ -1,0 +1,470 @@
+//! The fast evaluator: policies lowered once, pods grouped into classes, selectors resolved to pod sets.
+//!
+//! A class is the set of pods with the same namespace, labels, container ports and host-network flag: every
+//! policy question except ipBlock membership has the same answer for all of them, so selection and rule rows
+//! are computed per class and shared.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::bitset::BitSet;
+use crate::cidr::IpBlock;
+use crate::model::{Cluster, ContainerPort, IpFamily, Labels, ObjectKey, PodFacts, Protocol};
+use crate::policy::{Direction, NamespaceScope, Peer, Policy, Rule};
+use crate::verdict::{Connection, Endpoint, NearMiss, RuleMatch, Side, Verdict};
+
+pub type PodId = usize;
+
+/// Why a connection cannot be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("pod {0} not found")]
+    NoSuchPod(ObjectKey),
+    #[error("pod {0} has terminated (phase Succeeded or Failed); it takes part in no connection")]
+    Terminated(ObjectKey),
+    #[error("the endpoints are of different address families ({0} and {1})")]
+    MixedFamilies(IpAddr, IpAddr),
+}
+
+#[derive(Debug, Clone)]
+pub struct PodEntry {
+    pub key: ObjectKey,
+    pub facts: PodFacts,
+    class: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Class {
+    namespace: String,
+    labels: Labels,
+    ports: Vec<ContainerPort>,
+    host_network: bool,
+    /// Policies selecting these pods, per direction, that isolate that direction.
+    ingress: Vec<usize>,
+    egress: Vec<usize>,
+}
+
+/// A peer with the pods it matches, per address family (the same for selector peers).
+#[derive(Debug, Clone)]
+struct IndexedPeer {
+    peer: Peer,
+    pods: [BitSet; 2],
+}
+
+#[derive(Debug, Clone)]
+struct IndexedRule {
+    rule: Rule,
+    peers: Vec<IndexedPeer>,
+    /// Union of the peers' pods per family; `None` when the rule lists no peers (everything).
+    union: Option<[BitSet; 2]>,
+}
+
+#[derive(Debug, Clone)]
+struct IndexedPolicy {
+    policy: Policy,
+    ingress: Vec<IndexedRule>,
+    egress: Vec<IndexedRule>,
+}
+
+impl IndexedPolicy {
+    fn rules(&self, d: Direction) -> &[IndexedRule] {
+        match d {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+}
+
+/// The connectivity of every ordered pair of pods for one protocol, port and family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    /// `namespace/name` of each pod, rows and columns in this order.
+    pub pods: Vec<ObjectKey>,
+    /// `allowed[from]` holds the destinations `from` may connect to.
+    pub allowed: Vec<BitSet>,
+}
+
+impl Matrix {
+    pub fn get(&self, from: usize, to: usize) -> bool {
+        self.allowed[from].contains(to)
+    }
+
+    pub fn allowed_pairs(&self) -> usize {
+        self.allowed.iter().map(BitSet::count).sum()
+    }
+}
+
+/// Evaluates connections of one cluster state. Built from a [`Cluster`]; rebuild after changes.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pods: Vec<PodEntry>,
+    by_key: HashMap<ObjectKey, PodId>,
+    terminated: Vec<ObjectKey>,
+    classes: Vec<Class>,
+    policies: Vec<IndexedPolicy>,
+}
+
+fn family_slot(f: IpFamily) -> usize {
+    match f {
+        IpFamily::V4 => 0,
+        IpFamily::V6 => 1,
+    }
+}
+
+impl Index {
+    pub fn build(cluster: &Cluster) -> Self {
+        let namespaces = cluster.namespaces();
+        let mut pods = Vec::new();
+        let mut terminated = Vec::new();
+        let mut classes: Vec<Class> = Vec::new();
+        let mut class_of: HashMap<(String, Labels, Vec<ContainerPort>, bool), usize> = HashMap::new();
+        for (key, pod) in cluster.pods() {
+            let facts = PodFacts::of(pod);
+            if facts.terminated {
+                terminated.push(key.clone());
+                continue;
+            }
+            let ck = (key.namespace.clone(), facts.labels.clone(), facts.ports.clone(), facts.host_network);
+            let class = *class_of.entry(ck).or_insert_with(|| {
+                classes.push(Class {
+                    namespace: key.namespace.clone(),
+                    labels: facts.labels.clone(),
+                    ports: facts.ports.clone(),
+                    host_network: facts.host_network,
+                    ingress: Vec::new(),
+                    egress: Vec::new(),
+                });
+                classes.len() - 1
+            });
+            pods.push(PodEntry { key: key.clone(), facts, class });
+        }
+        let n = pods.len();
+        let by_key = pods.iter().enumerate().map(|(i, p)| (p.key.clone(), i)).collect();
+        let mut members: Vec<Vec<PodId>> = vec![Vec::new(); classes.len()];
+        for (i, p) in pods.iter().enumerate() {
+            members[p.class].push(i);
+        }
+        let empty_labels = Labels::new();
+
+        // Selector peers are resolved per class; cache them since many policies repeat the same peer.
+        let mut peer_cache: HashMap<Peer, [BitSet; 2]> = HashMap::new();
+        let mut resolve_peer = |peer: &Peer| -> [BitSet; 2] {
+            if let Some(hit) = peer_cache.get(peer) {
+                return hit.clone();
+            }
+            let sets = match peer {
+                Peer::Pods { namespaces: scope, pods: sel } => {
+                    let mut s = BitSet::new(n);
+                    for (ci, c) in classes.iter().enumerate() {
+                        if c.host_network {
+                            continue;
+                        }
+                        let ns_ok = match scope {
+                            NamespaceScope::Own(ns) => *ns == c.namespace,
+                            NamespaceScope::Selector(nsel) => {
+                                nsel.matches(namespaces.get(&c.namespace).unwrap_or(&empty_labels))
+                            }
+                        };
+                        if ns_ok && sel.matches(&c.labels) {
+                            for &p in &members[ci] {
+                                s.insert(p);
+                            }
+                        }
+                    }
+                    [s.clone(), s]
+                }
+                Peer::IpBlock(block) => {
+                    let mut sets = [BitSet::new(n), BitSet::new(n)];
+                    for (i, p) in pods.iter().enumerate() {
+                        for ip in &p.facts.ips {
+                            if block.contains(ip) {
+                                sets[family_slot(IpFamily::of(ip))].insert(i);
+                            }
+                        }
+                    }
+                    sets
+                }
+                Peer::Invalid => [BitSet::new(n), BitSet::new(n)],
+            };
+            peer_cache.insert(peer.clone(), sets.clone());
+            sets
+        };
+
+        let mut policies = Vec::new();
+        for (_, np) in cluster.policies() {
+            let policy = Policy::lower(np);
+            let mut index_rules = |rules: Option<&[Rule]>| -> Vec<IndexedRule> {
+                rules
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|rule| {
+                        let peers: Vec<IndexedPeer> = rule
+                            .peers
+                            .iter()
+                            .flatten()
+                            .map(|p| IndexedPeer { peer: p.clone(), pods: resolve_peer(p) })
+                            .collect();
+                        let union = rule.peers.is_some().then(|| {
+                            let mut u = [BitSet::new(n), BitSet::new(n)];
+                            for p in &peers {
+                                u[0].union_with(&p.pods[0]);
+                                u[1].union_with(&p.pods[1]);
+                            }
+                            u
+                        });
+                        IndexedRule { rule: rule.clone(), peers, union }
+                    })
+                    .collect()
+            };
+            let ingress = index_rules(policy.ingress.as_deref());
+            let egress = index_rules(policy.egress.as_deref());
+            policies.push(IndexedPolicy { policy, ingress, egress });
+        }
+        for (pi, p) in policies.iter().enumerate() {
+            for c in classes.iter_mut() {
+                if c.host_network || c.namespace != p.policy.key.namespace || !p.policy.pod_selector.matches(&c.labels) {
+                    continue;
+                }
+                if p.policy.ingress.is_some() {
+                    c.ingress.push(pi);
+                }
+                if p.policy.egress.is_some() {
+                    c.egress.push(pi);
+                }
+            }
+        }
+        Index { pods, by_key, terminated, classes, policies }
+    }
+
+    pub fn pods(&self) -> &[PodEntry] {
+        &self.pods
+    }
+
+    pub fn pod_id(&self, key: &ObjectKey) -> Option<PodId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The policies that select the pod for a direction (and isolate it there).
+    pub fn selecting(&self, pod: PodId, direction: Direction) -> Vec<&Policy> {
+        let c = &self.classes[self.pods[pod].class];
+        let ids = match direction {
+            Direction::Ingress => &c.ingress,
+            Direction::Egress => &c.egress,
+        };
+        ids.iter().map(|&i| &self.policies[i].policy).collect()
+    }
+
+    /// The pods a policy selects.
+    pub fn selected_pods(&self, policy: &ObjectKey) -> Vec<PodId> {
+        let Some(pi) = self.policies.iter().position(|p| &p.policy.key == policy) else { return Vec::new() };
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                let c = &self.classes[p.class];
+                c.ingress.contains(&pi) || c.egress.contains(&pi)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn resolve(&self, e: &Endpoint) -> Result<End, ConnectionError> {
+        match e {
+            Endpoint::Ip(ip) => Ok(End::Ip(*ip)),
+            Endpoint::Pod(k) => match self.by_key.get(k) {
+                Some(&id) => Ok(End::Pod(id)),
+                None if self.terminated.contains(k) => Err(ConnectionError::Terminated(k.clone())),
+                None => Err(ConnectionError::NoSuchPod(k.clone())),
+            },
+        }
+    }
+
+    /// The verdict for one connection, with its explanation.
+    pub fn decide(&self, conn: &Connection) -> Result<Verdict, ConnectionError> {
+        let from = self.resolve(&conn.from)?;
+        let to = self.resolve(&conn.to)?;
+        if let (End::Ip(a), End::Ip(b)) = (from, to)
+            && a.is_ipv4() != b.is_ipv4()
+        {
+            return Err(ConnectionError::MixedFamilies(a, b));
+        }
+        let self_connection = matches!((from, to), (End::Pod(a), End::Pod(b)) if a == b);
+        let dest_ports = match to {
+            End::Pod(d) => Some(self.classes[self.pods[d].class].ports.as_slice()),
+            End::Ip(_) => None,
+        };
+        let egress = match from {
+            End::Pod(s) => Some(self.side(s, Direction::Egress, to, conn, dest_ports)),
+            End::Ip(_) => None,
+        };
+        let ingress = match to {
+            End::Pod(d) => Some(self.side(d, Direction::Ingress, from, conn, dest_ports)),
+            End::Ip(_) => None,
+        };
+        let allowed = self_connection
+            || (egress.as_ref().is_none_or(|s| s.allowed) && ingress.as_ref().is_none_or(|s| s.allowed));
+        Ok(Verdict { connection: conn.clone(), allowed, self_connection, egress, ingress })
+    }
+
+    fn side(
+        &self,
+        pod: PodId,
+        direction: Direction,
+        other: End,
+        conn: &Connection,
+        dest_ports: Option<&[ContainerPort]>,
+    ) -> Side {
+        let entry = &self.pods[pod];
+        let class = &self.classes[entry.class];
+        let ids = match direction {
+            Direction::Ingress => &class.ingress,
+            Direction::Egress => &class.egress,
+        };
+        let mut side = Side {
+            pod: entry.key.clone(),
+            direction,
+            isolated: !ids.is_empty(),
+            selected_by: ids.iter().map(|&i| self.policies[i].policy.key.clone()).collect(),
+            allowed: ids.is_empty(),
+            admitted_by: None,
+            near_misses: Vec::new(),
+            exempt: class.host_network.then(|| "the pod uses the host network; NetworkPolicy does not apply to it".into()),
+        };
+        let slot = family_slot(conn.family);
+        for &pi in ids {
+            let p = &self.policies[pi];
+            for (ri, rule) in p.rules(direction).iter().enumerate() {
+                let peer = match &rule.rule.peers {
+                    None => Some(None),
+                    Some(_) => rule
+                        .peers
+                        .iter()
+                        .position(|peer| match other {
+                            End::Pod(q) => peer.pods[slot].contains(q),
+                            End::Ip(ip) => matches!(&peer.peer, Peer::IpBlock(b) if IpBlock::contains(b, &ip)),
+                        })
+                        .map(Some),
+                };
+                let port = match &rule.rule.ports {
+                    None => Some(None),
+                    Some(entries) => {
+                        entries.iter().position(|e| e.matches(conn.protocol, conn.port, dest_ports)).map(Some)
+                    }
+                };
+                let at = |peer: Option<Option<usize>>, port: Option<Option<usize>>| RuleMatch {
+                    policy: p.policy.key.clone(),
+                    direction,
+                    rule: ri,
+                    peer: peer.flatten(),
+                    port: port.flatten(),
+                };
+                match (peer, port) {
+                    (Some(_), Some(_)) => {
+                        side.allowed = true;
+                        side.admitted_by = Some(at(peer, port));
+                        side.near_misses.clear();
+                        return side;
+                    }
+                    (Some(_), None) => side.near_misses.push(NearMiss::PortDidNotMatch { rule: at(peer, None) }),
+                    (None, Some(_)) => side.near_misses.push(NearMiss::PeerDidNotMatch { rule: at(None, port) }),
+                    (None, None) => {}
+                }
+            }
+        }
+        side
+    }
+
+    /// Every ordered pair of pods for one protocol and port; pods are in namespace/name order.
+    pub fn matrix(&self, protocol: Protocol, port: u16, family: IpFamily) -> Matrix {
+        let n = self.pods.len();
+        let slot = family_slot(family);
+        // Ingress: per destination class, the sources admitted (None = not isolated).
+        let ingress_rows: Vec<Option<BitSet>> = self
+            .classes
+            .iter()
+            .map(|c| {
+                if c.ingress.is_empty() {
+                    return None;
+                }
+                let mut row = BitSet::new(n);
+                for &pi in &c.ingress {
+                    for rule in &self.policies[pi].ingress {
+                        let port_ok = rule
+                            .rule
+                            .ports
+                            .as_ref()
+                            .is_none_or(|es| es.iter().any(|e| e.matches(protocol, port, Some(&c.ports))));
+                        if port_ok {
+                            match &rule.union {
+                                None => return Some(BitSet::full(n)),
+                                Some(u) => row.union_with(&u[slot]),
+                            }
+                        }
+                    }
+                }
+                Some(row)
+            })
+            .collect();
+        // Which destination pods each egress rule's ports admit (named ports differ per destination).
+        let class_port_ok = |rule: &IndexedRule| -> Option<BitSet> {
+            let entries = rule.rule.ports.as_ref()?;
+            if entries.iter().any(|e| e.matches(protocol, port, Some(&[]))) {
+                return None; // a numeric entry matches: every destination
+            }
+            let mut s = BitSet::new(n);
+            for (i, p) in self.pods.iter().enumerate() {
+                let ports = &self.classes[p.class].ports;
+                if entries.iter().any(|e| e.matches(protocol, port, Some(ports))) {
+                    s.insert(i);
+                }
+            }
+            Some(s)
+        };
+        let egress_rows: Vec<Option<BitSet>> = self
+            .classes
+            .iter()
+            .map(|c| {
+                if c.egress.is_empty() {
+                    return None;
+                }
+                let mut row = BitSet::new(n);
+                for &pi in &c.egress {
+                    for rule in &self.policies[pi].egress {
+                        let ports = class_port_ok(rule);
+                        match (&rule.union, ports) {
+                            (None, None) => return Some(BitSet::full(n)),
+                            (None, Some(pset)) => row.union_with(&pset),
+                            (Some(u), None) => row.union_with(&u[slot]),
+                            (Some(u), Some(pset)) => row.union_with_intersection(&u[slot], &pset),
+                        }
+                    }
+                }
+                Some(row)
+            })
+            .collect();
+        let mut allowed = Vec::with_capacity(n);
+        for (s, sp) in self.pods.iter().enumerate() {
+            let mut row = match &egress_rows[sp.class] {
+                None => BitSet::full(n),
+                Some(r) => r.clone(),
+            };
+            let candidates: Vec<usize> = row.iter().collect();
+            for d in candidates {
+                if let Some(ing) = &ingress_rows[self.pods[d].class]
+                    && !ing.contains(s)
+                {
+                    row.remove(d);
+                }
+            }
+            row.insert(s);
+            allowed.push(row);
+        }
+        Matrix { pods: self.pods.iter().map(|p| p.key.clone()).collect(), allowed }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Pod(PodId),
+    Ip(IpAddr),
+}
