@@ -254,6 +254,11 @@ impl Index {
         ids.iter().map(|&i| &self.policies[i].policy).collect()
     }
 
+    /// The lowered policy with this key.
+    pub fn policy(&self, key: &ObjectKey) -> Option<&Policy> {
+        self.policies.iter().map(|p| &p.policy).find(|p| &p.key == key)
+    }
+
     /// The pods a policy selects.
     pub fn selected_pods(&self, policy: &ObjectKey) -> Vec<PodId> {
         let Some(pi) = self.policies.iter().position(|p| &p.policy.key == policy) else { return Vec::new() };

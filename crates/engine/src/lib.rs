@@ -13,6 +13,7 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod reference;
+pub mod synth;
 pub mod validate;
 pub mod verdict;
 

@@ -1,0 +1,3 @@
+//! Integration tests of the engine: properties against the reference evaluator, and the conformance corpus.
+
+mod properties;
