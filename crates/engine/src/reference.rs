@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::cidr::parse_cidr_sloppy;
-use crate::model::{Cluster, IpFamily, Labels, ObjectKey, PodFacts, Protocol, namespace_of};
+use crate::model::{Cluster, IpFamily, Labels, NAMESPACE_NAME_LABEL, ObjectKey, PodFacts, Protocol, namespace_of};
 use crate::verdict::{Connection, Endpoint};
 
 /// Whether the connection is allowed, or `None` if an endpoint pod does not exist or has terminated.
@@ -68,17 +68,23 @@ fn direction_allows(
     if host_network(pod) {
         return true;
     }
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let no_labels = Labels::new();
+    let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
     let mut isolated = false;
     for (pkey, np) in cluster.policies() {
         if pkey.namespace != key.namespace {
             continue;
         }
-        let spec = np.spec.clone().unwrap_or_default();
-        if !selector_matches(&spec.pod_selector.clone().unwrap_or_default(), &labels) {
+        let Some(spec) = np.spec.as_ref() else {
+            // No spec: an empty podSelector, Ingress by default, no rules.
+            isolated |= ingress;
+            continue;
+        };
+        let everything = LabelSelector::default();
+        if !selector_matches(spec.pod_selector.as_ref().unwrap_or(&everything), labels) {
             continue;
         }
-        let types = spec.policy_types.clone().unwrap_or_default();
+        let types = spec.policy_types.as_deref().unwrap_or_default();
         let has_type = if types.is_empty() {
             ingress || spec.egress.is_some()
         } else {
@@ -96,12 +102,12 @@ fn direction_allows(
 }
 
 fn rules_allow(cluster: &Cluster, np: &NetworkPolicy, other: &End<'_>, conn: &Connection, ingress: bool) -> bool {
-    let spec = np.spec.clone().unwrap_or_default();
+    let Some(spec) = np.spec.as_ref() else { return false };
     let policy_ns = namespace_of(&np.metadata);
-    let rules: Vec<(Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> = if ingress {
-        spec.ingress.unwrap_or_default().into_iter().map(|r| (r.from.unwrap_or_default(), r.ports.unwrap_or_default())).collect()
+    let rules: Vec<(&[NetworkPolicyPeer], &[NetworkPolicyPort])> = if ingress {
+        spec.ingress.iter().flatten().map(|r| (r.from.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default())).collect()
     } else {
-        spec.egress.unwrap_or_default().into_iter().map(|r| (r.to.unwrap_or_default(), r.ports.unwrap_or_default())).collect()
+        spec.egress.iter().flatten().map(|r| (r.to.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default())).collect()
     };
     // Named ports are looked up on the connection's destination.
     let dest_pod = match &conn.to {
@@ -133,13 +139,15 @@ fn peer_matches(cluster: &Cluster, peer: &NetworkPolicyPeer, policy_ns: &str, ot
     let ns_ok = match &peer.namespace_selector {
         None => key.namespace == policy_ns,
         Some(sel) => {
-            let ns_labels = cluster.namespaces().get(&key.namespace).cloned().unwrap_or_default();
-            selector_matches(sel, &ns_labels)
+            // A namespace that is not declared still carries its name label.
+            let implicit = Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), key.namespace.clone())]);
+            let declared = cluster.namespace(&key.namespace).and_then(|n| n.metadata.labels.as_ref());
+            selector_matches(sel, declared.unwrap_or(&implicit))
         }
     };
     let pod_ok = match &peer.pod_selector {
         None => true,
-        Some(sel) => selector_matches(sel, &pod.metadata.labels.clone().unwrap_or_default()),
+        Some(sel) => selector_matches(sel, pod.metadata.labels.as_ref().unwrap_or(&Labels::new())),
     };
     ns_ok && pod_ok
 }
@@ -169,7 +177,7 @@ fn port_matches(p: &NetworkPolicyPort, conn: &Connection, dest_pod: Option<&Pod>
 fn selector_matches(sel: &LabelSelector, labels: &Labels) -> bool {
     let labels_ok = sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
     let exprs_ok = sel.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.clone().unwrap_or_default();
+        let values = e.values.as_deref().unwrap_or_default();
         let v = labels.get(&e.key);
         match e.operator.as_str() {
             "In" => v.is_some_and(|v| values.contains(v)),

@@ -1,0 +1,115 @@
+//! `palisade bench`: timings on synthetic clusters, compared with a baseline in the same run.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Subcommand;
+use palisade_engine::synth::{Rng, Shape, cluster};
+use palisade_engine::{Connection, Endpoint, Index, IpFamily, Protocol, reference};
+use serde_json::json;
+
+use crate::commands::TextJson;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time the full connectivity matrix with the engine (and the reference evaluator with --reference).
+    Engine {
+        #[arg(long, default_value_t = 1000)]
+        pods: usize,
+        #[arg(long, default_value_t = 100)]
+        policies: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also time the spec-literal reference evaluator over every pair.
+        #[arg(long)]
+        reference: bool,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
+}
+
+pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Engine { pods, policies, seed, reference, output } => {
+            engine(pods, policies, seed, reference, output)
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output: TextJson) -> Result<ExitCode> {
+    let c = cluster(Shape { pods, policies, seed });
+    let t = Instant::now();
+    let index = Index::build(&c);
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let m = index.matrix(Protocol::Tcp, 8080, IpFamily::V4);
+    let matrix_ms = t.elapsed().as_secs_f64() * 1e3;
+    let engine_ms = build_ms + matrix_ms;
+    let n = index.pods().len();
+    let pairs = n * n;
+    let allowed = m.allowed_pairs();
+
+    // One check after loading: median over random pod pairs.
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let keys: Vec<_> = index.pods().iter().map(|p| p.key.clone()).collect();
+    let mut samples = Vec::new();
+    for _ in 0..2000 {
+        let a = Endpoint::Pod(keys[rng.below(keys.len())].clone());
+        let b = Endpoint::Pod(keys[rng.below(keys.len())].clone());
+        let conn = Connection::new(a, b, Protocol::Tcp, 8080);
+        let t = Instant::now();
+        let v = index.decide(&conn)?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(v);
+    }
+    let check_us = median(samples);
+
+    let reference_ms = with_reference.then(|| {
+        let t = Instant::now();
+        let mut count = 0usize;
+        for a in &keys {
+            for b in &keys {
+                let conn = Connection::new(Endpoint::Pod(a.clone()), Endpoint::Pod(b.clone()), Protocol::Tcp, 8080);
+                if reference::allowed(&c, &conn) == Some(true) {
+                    count += 1;
+                }
+            }
+        }
+        (t.elapsed().as_secs_f64() * 1e3, count)
+    });
+    if let Some((_, count)) = reference_ms
+        && count != allowed
+    {
+        anyhow::bail!("the engine and the reference disagree: {allowed} vs {count} allowed pairs");
+    }
+    let speedup = reference_ms.map(|(r, _)| r / engine_ms.max(1e-9));
+    let mut out = std::io::stdout().lock();
+    match output {
+        TextJson::Json => {
+            let v = json!({
+                "pods": n, "policies": policies, "pairs": pairs, "allowed_pairs": allowed,
+                "engine_ms": engine_ms, "build_ms": build_ms, "matrix_ms": matrix_ms,
+                "reference_ms": reference_ms.map(|r| r.0), "speedup": speedup,
+                "check_median_us": check_us,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        TextJson::Text => {
+            writeln!(out, "cluster: {n} pods, {policies} policies (seed {seed}); {pairs} pairs, {allowed} allowed on TCP/8080")?;
+            writeln!(out, "engine:    {engine_ms:.1} ms (index {build_ms:.1} ms + matrix {matrix_ms:.1} ms), {:.0} pairs/s", pairs as f64 / (engine_ms / 1e3))?;
+            writeln!(out, "check:     {check_us:.2} µs median over 2000 random pairs")?;
+            if let (Some((r, _)), Some(s)) = (reference_ms, speedup) {
+                writeln!(out, "reference: {r:.1} ms, {:.0} pairs/s", pairs as f64 / (r / 1e3))?;
+                writeln!(out, "speedup:   {s:.1}x")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,516 @@
+//! Argument parsing and the engine-backed commands.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use palisade_conformance::engine::EngineBackend;
+use palisade_conformance::{Backend, Case, ClusterSource, Outcome, parse_cluster, run_case};
+use palisade_engine::explain::explain_policy;
+use palisade_engine::model::namespace_of;
+use palisade_engine::{Connection, Endpoint, Index, IpFamily, Object, ObjectKey, Protocol};
+use serde_json::json;
+
+use crate::input;
+use crate::render;
+
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about = "Kubernetes NetworkPolicy made real and visible")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Family {
+    #[value(name = "IPv4", alias = "ipv4", alias = "4")]
+    V4,
+    #[value(name = "IPv6", alias = "ipv6", alias = "6")]
+    V6,
+}
+
+impl From<Family> for IpFamily {
+    fn from(f: Family) -> Self {
+        match f {
+            Family::V4 => IpFamily::V4,
+            Family::V6 => IpFamily::V6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TextJson {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MatrixFormat {
+    Text,
+    Json,
+    Csv,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GetFormat {
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Resource {
+    #[value(alias = "networkpolicy", alias = "networkpolicies")]
+    Netpol,
+    #[value(alias = "pod", alias = "po")]
+    Pods,
+    #[value(alias = "namespace", alias = "namespaces")]
+    Ns,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate manifests as the apiserver would: exit 0 valid, 1 invalid.
+    Validate {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+    },
+    /// Decide one connection and explain why: exit 0 allowed, 1 denied, 2 error.
+    Check {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// NAMESPACE/POD or an IP address
+        #[arg(long)]
+        from: String,
+        /// NAMESPACE/POD or an IP address
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value = "TCP", value_parser = parse_protocol)]
+        protocol: Protocol,
+        #[arg(long, value_enum)]
+        ip_family: Option<Family>,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
+    /// The connectivity of every pair of pods (rows: clients, columns: servers).
+    Matrix {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 80)]
+        port: u16,
+        #[arg(long, default_value = "TCP", value_parser = parse_protocol)]
+        protocol: Protocol,
+        #[arg(long, value_enum, default_value = "IPv4")]
+        ip_family: Family,
+        /// Only pods of this namespace
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: MatrixFormat,
+    },
+    /// Each policy in plain words.
+    Explain {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// NAMESPACE/POLICY; all policies when omitted
+        policy: Option<String>,
+    },
+    /// kubectl-style tables of what the manifests define.
+    Get {
+        #[arg(value_enum)]
+        resource: Resource,
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short = 'o', long, value_enum)]
+        output: Option<GetFormat>,
+    },
+    /// Run conformance cases (files or folders) against the engine.
+    Conformance {
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: crate::bench::BenchCommand,
+    },
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    s.parse()
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Check { files, from, to, port, protocol, ip_family, output } => {
+            check(&files, &from, &to, port, protocol, ip_family, output)
+        }
+        Command::Matrix { files, port, protocol, ip_family, namespace, output } => {
+            matrix(&files, port, protocol, ip_family.into(), namespace.as_deref(), output)
+        }
+        Command::Explain { files, policy } => explain(&files, policy.as_deref()),
+        Command::Get { resource, files, namespace, all_namespaces, output } => {
+            get(resource, &files, namespace.as_deref(), all_namespaces, output)
+        }
+        Command::Conformance { paths } => conformance(&paths),
+        Command::Bench { what } => crate::bench::run(what),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> Result<ExitCode> {
+    let input = input::cluster(files)?;
+    let mut out = std::io::stdout().lock();
+    for e in &input.loaded.errors {
+        writeln!(out, "{e}")?;
+    }
+    for r in &input.rejected {
+        for l in r.lines() {
+            writeln!(out, "{l}")?;
+        }
+    }
+    for s in &input.loaded.skipped {
+        eprintln!("note: {s}");
+    }
+    if input.has_errors() {
+        return Ok(ExitCode::from(1));
+    }
+    let count = |k: &str| input.loaded.objects.iter().filter(|o| o.value.kind() == k).count();
+    writeln!(
+        out,
+        "valid: {} NetworkPolicies, {} Pods, {} Namespaces",
+        count("NetworkPolicy"),
+        count("Pod"),
+        count("Namespace")
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[expect(clippy::too_many_arguments, reason = "mirrors the command's flags one to one")]
+fn check(
+    files: &[PathBuf],
+    from: &str,
+    to: &str,
+    port: u16,
+    protocol: Protocol,
+    family: Option<Family>,
+    output: TextJson,
+) -> Result<ExitCode> {
+    let input = input::cluster(files)?;
+    input::report(&input);
+    let from = Endpoint::parse(from).map_err(anyhow::Error::msg).context("--from")?;
+    let to = Endpoint::parse(to).map_err(anyhow::Error::msg).context("--to")?;
+    if port == 0 {
+        bail!("--port: must be between 1 and 65535, inclusive");
+    }
+    let mut conn = Connection::new(from, to, protocol, port);
+    if let Some(f) = family {
+        conn = conn.with_family(f.into());
+    }
+    let index = Index::build(&input.cluster);
+    let verdict = index.decide(&conn)?;
+    let mut out = std::io::stdout().lock();
+    match output {
+        TextJson::Text => render::verdict_text(&mut out, &index, &verdict)?,
+        TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&verdict)?)?,
+    }
+    Ok(if verdict.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn matrix(
+    files: &[PathBuf],
+    port: u16,
+    protocol: Protocol,
+    family: IpFamily,
+    namespace: Option<&str>,
+    output: MatrixFormat,
+) -> Result<ExitCode> {
+    let input = input::cluster(files)?;
+    input::report(&input);
+    let index = Index::build(&input.cluster);
+    let m = index.matrix(protocol, port, family);
+    let keep: Vec<usize> =
+        (0..m.pods.len()).filter(|&i| namespace.is_none_or(|ns| m.pods[i].namespace == ns)).collect();
+    let text = match output {
+        MatrixFormat::Text => render::matrix_text(&m, &keep),
+        MatrixFormat::Csv => render::matrix_csv(&m, &keep),
+        MatrixFormat::Dot => render::matrix_dot(&m, &keep),
+        MatrixFormat::Json => {
+            let pods: Vec<String> = keep.iter().map(|&i| m.pods[i].to_string()).collect();
+            let allowed: Vec<Vec<bool>> = keep.iter().map(|&i| keep.iter().map(|&j| m.get(i, j)).collect()).collect();
+            let v = json!({"protocol": protocol.as_str(), "port": port, "ipFamily": family.to_string(), "pods": pods, "allowed": allowed});
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        }
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(files: &[PathBuf], policy: Option<&str>) -> Result<ExitCode> {
+    let input = input::cluster(files)?;
+    input::report(&input);
+    let wanted = match policy {
+        Some(p) => Some(ObjectKey::parse(p).with_context(|| format!("{p:?}: expected NAMESPACE/POLICY"))?),
+        None => None,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut shown = 0;
+    for (key, np) in input.cluster.policies() {
+        if wanted.as_ref().is_some_and(|w| w != key) {
+            continue;
+        }
+        if shown > 0 {
+            writeln!(out)?;
+        }
+        out.write_all(explain_policy(np).as_bytes())?;
+        shown += 1;
+    }
+    if let Some(w) = wanted
+        && shown == 0
+    {
+        bail!("networkpolicies {:?} not found in namespace {:?}", w.name, w.namespace);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `metav1.FormatLabelSelector`: `k=v,k in (a,b),k notin (a),k,!k`, or `<none>`.
+fn format_selector(sel: Option<&LabelSelector>) -> String {
+    let Some(sel) = sel else { return "<none>".into() };
+    let mut reqs: Vec<(String, String)> = Vec::new();
+    for (k, v) in sel.match_labels.iter().flatten() {
+        reqs.push((k.clone(), format!("{k}={v}")));
+    }
+    for e in sel.match_expressions.iter().flatten() {
+        let mut vals = e.values.clone().unwrap_or_default();
+        vals.sort();
+        let s = match e.operator.as_str() {
+            "In" if vals.len() == 1 => format!("{}={}", e.key, vals[0]),
+            "In" => format!("{} in ({})", e.key, vals.join(",")),
+            "NotIn" if vals.len() == 1 => format!("{}!={}", e.key, vals[0]),
+            "NotIn" => format!("{} notin ({})", e.key, vals.join(",")),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            _ => "<error>".into(),
+        };
+        reqs.push((e.key.clone(), s));
+    }
+    reqs.sort();
+    let s: Vec<String> = reqs.into_iter().map(|(_, s)| s).collect();
+    if s.is_empty() { "<none>".into() } else { s.join(",") }
+}
+
+fn get(
+    resource: Resource,
+    files: &[PathBuf],
+    namespace: Option<&str>,
+    all: bool,
+    output: Option<GetFormat>,
+) -> Result<ExitCode> {
+    let input = input::cluster(files)?;
+    input::report(&input);
+    let ns_filter = if all { None } else { Some(namespace.unwrap_or("default")) };
+    let in_ns = |ns: &str| ns_filter.is_none_or(|f| f == ns);
+    let objects: Vec<Object> = match resource {
+        Resource::Netpol => input
+            .cluster
+            .policies()
+            .filter(|(k, _)| in_ns(&k.namespace))
+            .map(|(_, p)| Object::NetworkPolicy(p.clone()))
+            .collect(),
+        Resource::Pods => {
+            input.cluster.pods().filter(|(k, _)| in_ns(&k.namespace)).map(|(_, p)| Object::Pod(p.clone())).collect()
+        }
+        Resource::Ns => input
+            .cluster
+            .namespaces()
+            .into_iter()
+            .map(|(name, labels)| {
+                let mut ns = input.cluster.namespace(&name).cloned().unwrap_or_default();
+                ns.metadata.name = Some(name);
+                ns.metadata.labels = Some(labels);
+                Object::Namespace(ns)
+            })
+            .collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    match output {
+        Some(GetFormat::Json) | Some(GetFormat::Yaml) => {
+            let items: Vec<serde_json::Value> = objects
+                .iter()
+                .map(|o| match o {
+                    Object::Namespace(x) => serde_json::to_value(x),
+                    Object::Pod(x) => serde_json::to_value(x),
+                    Object::NetworkPolicy(x) => serde_json::to_value(x),
+                })
+                .collect::<Result<_, _>>()?;
+            let doc = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
+            if output == Some(GetFormat::Json) {
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            } else {
+                out.write_all(serde_saphyr::to_string(&doc)?.as_bytes())?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    if objects.is_empty() {
+        match ns_filter {
+            Some(ns) if resource != Resource::Ns => eprintln!("No resources found in {ns} namespace."),
+            _ => eprintln!("No resources found"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let wide = output == Some(GetFormat::Wide);
+    let (mut header, mut rows): (Vec<&str>, Vec<Vec<String>>) = match resource {
+        Resource::Netpol => (
+            vec!["NAME", "POD-SELECTOR"],
+            objects
+                .iter()
+                .filter_map(|o| match o {
+                    Object::NetworkPolicy(p) => Some(vec![
+                        p.metadata.name.clone().unwrap_or_default(),
+                        format_selector(p.spec.as_ref().and_then(|s| s.pod_selector.as_ref())),
+                    ]),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Resource::Pods => {
+            let mut h = vec!["NAME", "READY", "STATUS", "RESTARTS"];
+            if wide {
+                h.extend(["IP", "NODE"]);
+            }
+            let rows = objects
+                .iter()
+                .filter_map(|o| match o {
+                    Object::Pod(p) => {
+                        let containers = p.spec.as_ref().map_or(0, |s| s.containers.len());
+                        let st = p.status.as_ref();
+                        let statuses = st.and_then(|s| s.container_statuses.as_ref());
+                        let ready = statuses.map_or(0, |c| c.iter().filter(|c| c.ready).count());
+                        let restarts: i32 = statuses.map_or(0, |c| c.iter().map(|c| c.restart_count).sum());
+                        let mut r = vec![
+                            p.metadata.name.clone().unwrap_or_default(),
+                            format!("{ready}/{containers}"),
+                            st.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
+                            restarts.to_string(),
+                        ];
+                        if wide {
+                            r.push(st.and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into()));
+                            r.push(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into()));
+                        }
+                        Some(r)
+                    }
+                    _ => None,
+                })
+                .collect();
+            (h, rows)
+        }
+        Resource::Ns => {
+            let mut h = vec!["NAME", "STATUS"];
+            if wide {
+                h.push("LABELS");
+            }
+            let rows = objects
+                .iter()
+                .filter_map(|o| match o {
+                    Object::Namespace(n) => {
+                        let mut r = vec![n.metadata.name.clone().unwrap_or_default(), "Active".into()];
+                        if wide {
+                            let l: Vec<String> =
+                                n.metadata.labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+                            r.push(l.join(","));
+                        }
+                        Some(r)
+                    }
+                    _ => None,
+                })
+                .collect();
+            (h, rows)
+        }
+    };
+    if ns_filter.is_none() && resource != Resource::Ns {
+        header.insert(0, "NAMESPACE");
+        for (r, o) in rows.iter_mut().zip(&objects) {
+            let ns = match o {
+                Object::Pod(p) => namespace_of(&p.metadata).to_owned(),
+                Object::NetworkPolicy(p) => namespace_of(&p.metadata).to_owned(),
+                Object::Namespace(_) => String::new(),
+            };
+            r.insert(0, ns);
+        }
+    }
+    out.write_all(render::table(&header, &rows).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The case files under the paths (YAML files only; README/INDEX files are skipped).
+pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let files = input::manifest_files(paths)?;
+    Ok(files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml")).collect())
+}
+
+/// Reads a case and its cluster (`cluster: NAME` is `../clusters/NAME.yaml` beside the case's folder).
+pub fn read_case(path: &Path) -> Result<(Case, Vec<Object>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = path.display().to_string();
+    let case = Case::parse(&source, &text)?;
+    let cluster = match &case.cluster {
+        ClusterSource::Inline(objects) => objects.clone(),
+        ClusterSource::Named(name) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let file = dir.join("..").join("clusters").join(format!("{name}.yaml"));
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("{source}: cluster {name:?}: reading {}", file.display()))?;
+            parse_cluster(&file.display().to_string(), &text)?
+        }
+    };
+    Ok((case, cluster))
+}
+
+/// Runs cases with a backend and prints PASS/FAIL lines and the tally; exit 0 only if all pass.
+pub fn run_cases(paths: &[PathBuf], backend: &mut dyn Backend) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed) = (0, 0);
+    for file in case_files(paths)? {
+        let outcome = match read_case(&file) {
+            Ok((case, cluster)) => run_case(&case, &cluster, backend),
+            Err(e) => Outcome {
+                id: file.display().to_string(),
+                probes: 0,
+                mismatches: Vec::new(),
+                error: Some(format!("{e:#}")),
+            },
+        };
+        if outcome.passed() {
+            passed += 1;
+            writeln!(out, "PASS {} ({} probes)", outcome.id, outcome.probes)?;
+        } else {
+            failed += 1;
+            writeln!(out, "FAIL {}", outcome.id)?;
+            if let Some(e) = &outcome.error {
+                writeln!(out, "  error: {e}")?;
+            }
+            for m in &outcome.mismatches {
+                writeln!(out, "  {m}")?;
+            }
+        }
+        out.flush()?;
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn conformance(paths: &[PathBuf]) -> Result<ExitCode> {
+    run_cases(paths, &mut EngineBackend::new())
+}
