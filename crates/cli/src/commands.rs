@@ -116,7 +116,8 @@ pub enum Command {
     },
     /// Each policy in plain words.
     Explain {
-        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        /// Repeat -f for several paths (the policy name may follow)
+        #[arg(short = 'f', long = "filename", required = true, action = clap::ArgAction::Append)]
         files: Vec<PathBuf>,
         /// NAMESPACE/POLICY; all policies when omitted
         policy: Option<String>,
