@@ -102,8 +102,15 @@ fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output:
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         TextJson::Text => {
-            writeln!(out, "cluster: {n} pods, {policies} policies (seed {seed}); {pairs} pairs, {allowed} allowed on TCP/8080")?;
-            writeln!(out, "engine:    {engine_ms:.1} ms (index {build_ms:.1} ms + matrix {matrix_ms:.1} ms), {:.0} pairs/s", pairs as f64 / (engine_ms / 1e3))?;
+            writeln!(
+                out,
+                "cluster: {n} pods, {policies} policies (seed {seed}); {pairs} pairs, {allowed} allowed on TCP/8080"
+            )?;
+            writeln!(
+                out,
+                "engine:    {engine_ms:.1} ms (index {build_ms:.1} ms + matrix {matrix_ms:.1} ms), {:.0} pairs/s",
+                pairs as f64 / (engine_ms / 1e3)
+            )?;
             writeln!(out, "check:     {check_us:.2} µs median over 2000 random pairs")?;
             if let (Some((r, _)), Some(s)) = (reference_ms, speedup) {
                 writeln!(out, "reference: {r:.1} ms, {:.0} pairs/s", pairs as f64 / (r / 1e3))?;

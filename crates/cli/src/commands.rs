@@ -197,7 +197,6 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[expect(clippy::too_many_arguments, reason = "mirrors the command's flags one to one")]
 fn check(
     files: &[PathBuf],
     from: &str,
@@ -328,9 +327,12 @@ fn get(
             .filter(|(k, _)| in_ns(&k.namespace))
             .map(|(_, p)| Object::NetworkPolicy(p.clone()))
             .collect(),
-        Resource::Pods => {
-            input.cluster.pods().filter(|(k, _)| in_ns(&k.namespace)).map(|(_, p)| Object::Pod(p.clone())).collect()
-        }
+        Resource::Pods => input
+            .cluster
+            .pods()
+            .filter(|(k, _)| in_ns(&k.namespace))
+            .map(|(_, p)| Object::Pod(Box::new(p.clone())))
+            .collect(),
         Resource::Ns => input
             .cluster
             .namespaces()
@@ -408,7 +410,9 @@ fn get(
                         ];
                         if wide {
                             r.push(st.and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into()));
-                            r.push(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into()));
+                            r.push(
+                                p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into()),
+                            );
                         }
                         Some(r)
                     }

@@ -43,7 +43,12 @@ fn all_peers_text(index: &Index, m: &RuleMatch) -> Vec<String> {
 fn all_ports_text(index: &Index, m: &RuleMatch) -> Vec<String> {
     let Some(policy) = index.policy(&m.policy) else { return Vec::new() };
     let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return Vec::new() };
-    rule.ports.iter().flatten().enumerate().map(|(i, p)| format!("{}.ports[{i}]: {}", m.rule_path(), describe_port(p))).collect()
+    rule.ports
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| format!("{}.ports[{i}]: {}", m.rule_path(), describe_port(p)))
+        .collect()
 }
 
 fn side_title(side: &Side) -> String {
@@ -76,11 +81,17 @@ fn write_side(w: &mut dyn Write, index: &Index, side: &Side) -> io::Result<()> {
     }
     writeln!(w, "{title}: DENIED: isolated by {}, and no rule admits the connection", by.join(", "))?;
     if side.near_misses.is_empty() {
-        let any_rules = side.selected_by.iter().any(|k| {
-            index.policy(k).and_then(|p| p.rules(side.direction)).is_some_and(|r| !r.is_empty())
-        });
+        let any_rules = side
+            .selected_by
+            .iter()
+            .any(|k| index.policy(k).and_then(|p| p.rules(side.direction)).is_some_and(|r| !r.is_empty()));
         if !any_rules {
-            writeln!(w, "  the selecting policies have no {} rules: they deny all {}", side.direction.as_str(), side.direction.as_str())?;
+            writeln!(
+                w,
+                "  the selecting policies have no {} rules: they deny all {}",
+                side.direction.as_str(),
+                side.direction.as_str()
+            )?;
         } else {
             writeln!(w, "  no rule matches either the peer or the port")?;
         }
@@ -90,13 +101,27 @@ fn write_side(w: &mut dyn Write, index: &Index, side: &Side) -> io::Result<()> {
     for miss in &side.near_misses {
         match miss {
             NearMiss::PortDidNotMatch { rule } => {
-                writeln!(w, "  - {} {}: the peer matches ({}: {}) but no port does:", rule.policy, rule.rule_path(), rule.peer_path(), peer_text(index, rule))?;
+                writeln!(
+                    w,
+                    "  - {} {}: the peer matches ({}: {}) but no port does:",
+                    rule.policy,
+                    rule.rule_path(),
+                    rule.peer_path(),
+                    peer_text(index, rule)
+                )?;
                 for p in all_ports_text(index, rule) {
                     writeln!(w, "      {p}")?;
                 }
             }
             NearMiss::PeerDidNotMatch { rule } => {
-                writeln!(w, "  - {} {}: the port matches ({}: {}) but no peer does:", rule.policy, rule.rule_path(), rule.port_path(), port_text(index, rule))?;
+                writeln!(
+                    w,
+                    "  - {} {}: the port matches ({}: {}) but no peer does:",
+                    rule.policy,
+                    rule.rule_path(),
+                    rule.port_path(),
+                    port_text(index, rule)
+                )?;
                 for p in all_peers_text(index, rule) {
                     writeln!(w, "      {p}")?;
                 }
@@ -121,7 +146,10 @@ pub fn verdict_text(w: &mut dyn Write, index: &Index, v: &Verdict) -> io::Result
         Some(side) => write_side(w, index, side)?,
         None => writeln!(w, "Ingress to {}: not a pod; nothing to enforce", v.connection.to)?,
     }
-    if !v.allowed && v.egress.as_ref().is_some_and(|s| !s.allowed) && v.ingress.as_ref().is_some_and(|s| s.allowed && s.isolated) {
+    if !v.allowed
+        && v.egress.as_ref().is_some_and(|s| !s.allowed)
+        && v.ingress.as_ref().is_some_and(|s| s.allowed && s.isolated)
+    {
         writeln!(w, "note: ingress admits the connection but the client's egress does not; both sides must allow it")?;
     }
     Ok(())

@@ -27,8 +27,7 @@ pub struct ExpectedMatrix {
 impl ExpectedMatrix {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let columns: Vec<String> =
-            lines.next().ok_or("empty matrix")?.split_whitespace().map(str::to_owned).collect();
+        let columns: Vec<String> = lines.next().ok_or("empty matrix")?.split_whitespace().map(str::to_owned).collect();
         let mut rows = Vec::new();
         for line in lines {
             let mut tokens = line.split_whitespace();

@@ -50,12 +50,8 @@ impl IpBlock {
     /// The block as inclusive address ranges (cidr minus every except), sorted, for interval sets.
     pub fn ranges(&self) -> Vec<(IpAddr, IpAddr)> {
         let (lo, hi) = bounds(&self.cidr);
-        let mut holes: Vec<(u128, u128)> = self
-            .except
-            .iter()
-            .filter(|e| e.addr().is_ipv4() == self.cidr.addr().is_ipv4())
-            .map(bounds)
-            .collect();
+        let mut holes: Vec<(u128, u128)> =
+            self.except.iter().filter(|e| e.addr().is_ipv4() == self.cidr.addr().is_ipv4()).map(bounds).collect();
         holes.sort();
         let mut out = Vec::new();
         let mut next = lo;
@@ -89,11 +85,7 @@ fn to_u128(ip: IpAddr) -> u128 {
 }
 
 fn to_ip(n: u128, v4: bool) -> IpAddr {
-    if v4 {
-        IpAddr::V4(Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX)))
-    } else {
-        IpAddr::V6(n.into())
-    }
+    if v4 { IpAddr::V4(Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX))) } else { IpAddr::V6(n.into()) }
 }
 
 fn bounds(net: &IpNet) -> (u128, u128) {

@@ -94,9 +94,11 @@ pub fn explain_policy(np: &NetworkPolicy) -> String {
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
         .collect();
-    let note = if explicit { "" } else { " (policyTypes omitted: Ingress, plus Egress because an egress section exists)" };
+    let note =
+        if explicit { "" } else { " (policyTypes omitted: Ingress, plus Egress because an egress section exists)" };
     let note = if !explicit && policy.egress.is_none() { " (policyTypes omitted: Ingress by default)" } else { note };
-    let _ = writeln!(out, "  Isolates: {}{note}", if dirs.is_empty() { "nothing".to_owned() } else { dirs.join(" and ") });
+    let _ =
+        writeln!(out, "  Isolates: {}{note}", if dirs.is_empty() { "nothing".to_owned() } else { dirs.join(" and ") });
     for direction in [Direction::Ingress, Direction::Egress] {
         let title = match direction {
             Direction::Ingress => "Ingress",
@@ -117,7 +119,11 @@ pub fn explain_policy(np: &NetworkPolicy) -> String {
                 }
             }
             Some([]) => {
-                let _ = writeln!(out, "  {title}: denies all {} of the selected pods (no rule admits anything)", direction.as_str());
+                let _ = writeln!(
+                    out,
+                    "  {title}: denies all {} of the selected pods (no rule admits anything)",
+                    direction.as_str()
+                );
             }
             Some(rules) => {
                 let _ = writeln!(out, "  {title}: allows only (any rule may match)");

@@ -12,11 +12,7 @@ impl Path {
     }
 
     pub fn child(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            Path(name.to_owned())
-        } else {
-            Path(format!("{}.{name}", self.0))
-        }
+        if self.0.is_empty() { Path(name.to_owned()) } else { Path(format!("{}.{name}", self.0)) }
     }
 
     pub fn index(&self, i: usize) -> Self {
@@ -161,9 +157,6 @@ mod tests {
             FieldError::required(Path::new("spec.ingress[0].from[0]"), "must specify a peer").to_string(),
             "spec.ingress[0].from[0]: Required value: must specify a peer"
         );
-        assert_eq!(
-            FieldError::required(Path::new("x").child("cidr"), "").to_string(),
-            "x.cidr: Required value"
-        );
+        assert_eq!(FieldError::required(Path::new("x").child("cidr"), "").to_string(), "x.cidr: Required value");
     }
 }

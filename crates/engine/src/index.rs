@@ -222,7 +222,8 @@ impl Index {
         }
         for (pi, p) in policies.iter().enumerate() {
             for c in classes.iter_mut() {
-                if c.host_network || c.namespace != p.policy.key.namespace || !p.policy.pod_selector.matches(&c.labels) {
+                if c.host_network || c.namespace != p.policy.key.namespace || !p.policy.pod_selector.matches(&c.labels)
+                {
                     continue;
                 }
                 if p.policy.ingress.is_some() {
@@ -252,6 +253,30 @@ impl Index {
             Direction::Egress => &c.egress,
         };
         ids.iter().map(|&i| &self.policies[i].policy).collect()
+    }
+
+    /// All policies, lowered, in namespace/name order; a policy's position is its id below.
+    pub fn policies(&self) -> impl ExactSizeIterator<Item = &Policy> {
+        self.policies.iter().map(|p| &p.policy)
+    }
+
+    /// Ids of the policies that select `pod` and isolate it for `direction`.
+    pub fn selecting_ids(&self, pod: PodId, direction: Direction) -> &[usize] {
+        let c = &self.classes[self.pods[pod].class];
+        match direction {
+            Direction::Ingress => &c.ingress,
+            Direction::Egress => &c.egress,
+        }
+    }
+
+    /// The pods (by address family) that peer `peer` of rule `rule` of policy `policy` matches.
+    pub fn peer_pods(&self, policy: usize, direction: Direction, rule: usize, peer: usize, family: IpFamily) -> &BitSet {
+        &self.policies[policy].rules(direction)[rule].peers[peer].pods[family_slot(family)]
+    }
+
+    /// The container ports of a pod.
+    pub fn pod_ports(&self, pod: PodId) -> &[ContainerPort] {
+        &self.classes[self.pods[pod].class].ports
     }
 
     /// The lowered policy with this key.
@@ -333,7 +358,9 @@ impl Index {
             allowed: ids.is_empty(),
             admitted_by: None,
             near_misses: Vec::new(),
-            exempt: class.host_network.then(|| "the pod uses the host network; NetworkPolicy does not apply to it".into()),
+            exempt: class
+                .host_network
+                .then(|| "the pod uses the host network; NetworkPolicy does not apply to it".into()),
         };
         let slot = family_slot(conn.family);
         for &pi in ids {

@@ -82,7 +82,8 @@ pub fn load_str(source: &str, text: &str) -> Loaded {
     let docs = match parse_documents(text) {
         Ok(docs) => docs,
         Err(message) => {
-            out.errors.push(LoadError { origin: Origin { source: source.to_owned(), document: 0, item: None }, message });
+            out.errors
+                .push(LoadError { origin: Origin { source: source.to_owned(), document: 0, item: None }, message });
             return out;
         }
     };
@@ -141,7 +142,7 @@ pub fn load_value(origin: Origin, doc: Value, out: &mut Loaded) {
     }
     let decoded = match kind.as_str() {
         "Namespace" => decode(doc).map(Object::Namespace),
-        "Pod" => decode(doc).map(Object::Pod),
+        "Pod" => decode(doc).map(|p| Object::Pod(Box::new(p))),
         _ => decode(doc).map(Object::NetworkPolicy),
     };
     match decoded {

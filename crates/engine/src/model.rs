@@ -105,7 +105,7 @@ impl fmt::Display for ObjectKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     Namespace(Namespace),
-    Pod(Pod),
+    Pod(Box<Pod>),
     NetworkPolicy(NetworkPolicy),
 }
 
@@ -194,7 +194,7 @@ impl Cluster {
             Object::Pod(mut p) => {
                 let key = key_of(&p.metadata);
                 p.metadata.namespace = Some(key.namespace.clone());
-                self.pods.insert(key, p);
+                self.pods.insert(key, *p);
             }
             Object::NetworkPolicy(mut p) => {
                 let key = key_of(&p.metadata);

@@ -106,7 +106,10 @@ pub enum NamespaceScope {
 /// One entry of `from` / `to`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Peer {
-    Pods { namespaces: NamespaceScope, pods: Selector },
+    Pods {
+        namespaces: NamespaceScope,
+        pods: Selector,
+    },
     IpBlock(IpBlock),
     /// An ipBlock whose CIDR cannot be read (validation rejects it): matches nothing.
     Invalid,
@@ -175,6 +178,9 @@ pub struct Rule {
     pub ports: Option<Vec<PortEntry>>,
 }
 
+/// A rule as written: its peers (`from`/`to`) and ports.
+type RawRule = (Option<Vec<NetworkPolicyPeer>>, Option<Vec<NetworkPolicyPort>>);
+
 /// A NetworkPolicy with its defaults made explicit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -190,11 +196,8 @@ impl Policy {
         let ns = namespace_of(&policy.metadata).to_owned();
         let key = ObjectKey::new(&ns, policy.metadata.name.as_deref().unwrap_or(""));
         let spec = policy.spec.clone().unwrap_or_default();
-        let (ingress_type, egress_type) = effective_policy_types(
-            spec.policy_types.as_deref(),
-            spec.egress.is_some(),
-        );
-        let lower_rules = |rules: Vec<(Option<Vec<NetworkPolicyPeer>>, Option<Vec<NetworkPolicyPort>>)>| {
+        let (ingress_type, egress_type) = effective_policy_types(spec.policy_types.as_deref(), spec.egress.is_some());
+        let lower_rules = |rules: Vec<RawRule>| {
             rules
                 .into_iter()
                 .map(|(peers, ports)| Rule {
@@ -206,9 +209,15 @@ impl Policy {
         let ingress = ingress_type.then(|| {
             lower_rules(spec.ingress.clone().unwrap_or_default().into_iter().map(|r| (r.from, r.ports)).collect())
         });
-        let egress = egress_type
-            .then(|| lower_rules(spec.egress.clone().unwrap_or_default().into_iter().map(|r| (r.to, r.ports)).collect()));
-        Policy { key, pod_selector: Selector::from_label_selector(&spec.pod_selector.clone().unwrap_or_default()), ingress, egress }
+        let egress = egress_type.then(|| {
+            lower_rules(spec.egress.clone().unwrap_or_default().into_iter().map(|r| (r.to, r.ports)).collect())
+        });
+        Policy {
+            key,
+            pod_selector: Selector::from_label_selector(&spec.pod_selector.clone().unwrap_or_default()),
+            ingress,
+            egress,
+        }
     }
 
     pub fn rules(&self, direction: Direction) -> Option<&[Rule]> {
@@ -222,9 +231,7 @@ impl Policy {
 /// The directions a policy isolates: its `policyTypes`, or when omitted Ingress, plus Egress if it has an egress section.
 pub fn effective_policy_types(policy_types: Option<&[String]>, has_egress_section: bool) -> (bool, bool) {
     match policy_types {
-        Some(types) if !types.is_empty() => {
-            (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress"))
-        }
+        Some(types) if !types.is_empty() => (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress")),
         _ => (true, has_egress_section),
     }
 }

@@ -105,9 +105,17 @@ fn rules_allow(cluster: &Cluster, np: &NetworkPolicy, other: &End<'_>, conn: &Co
     let Some(spec) = np.spec.as_ref() else { return false };
     let policy_ns = namespace_of(&np.metadata);
     let rules: Vec<(&[NetworkPolicyPeer], &[NetworkPolicyPort])> = if ingress {
-        spec.ingress.iter().flatten().map(|r| (r.from.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default())).collect()
+        spec.ingress
+            .iter()
+            .flatten()
+            .map(|r| (r.from.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default()))
+            .collect()
     } else {
-        spec.egress.iter().flatten().map(|r| (r.to.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default())).collect()
+        spec.egress
+            .iter()
+            .flatten()
+            .map(|r| (r.to.as_deref().unwrap_or_default(), r.ports.as_deref().unwrap_or_default()))
+            .collect()
     };
     // Named ports are looked up on the connection's destination.
     let dest_pod = match &conn.to {
@@ -121,7 +129,13 @@ fn rules_allow(cluster: &Cluster, np: &NetworkPolicy, other: &End<'_>, conn: &Co
     })
 }
 
-fn peer_matches(cluster: &Cluster, peer: &NetworkPolicyPeer, policy_ns: &str, other: &End<'_>, family: IpFamily) -> bool {
+fn peer_matches(
+    cluster: &Cluster,
+    peer: &NetworkPolicyPeer,
+    policy_ns: &str,
+    other: &End<'_>,
+    family: IpFamily,
+) -> bool {
     if let Some(block) = &peer.ip_block {
         let ip = match other {
             End::Ip(ip) => Some(*ip),

@@ -89,10 +89,12 @@ pub fn manifests(shape: Shape) -> Vec<Value> {
             2 => json!({"podSelector": {"matchLabels": {"app": app}}, "ingress": [{
                 "from": [{"namespaceSelector": {"matchLabels": {"team": team}}}],
                 "ports": [{"port": "http"}]}]}),
-            3 => json!({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db", "cache"]}]},
+            3 => {
+                json!({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db", "cache"]}]},
                 "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"env": "prod"}},
                                        "podSelector": {"matchLabels": {"tier": "api"}}}],
-                             "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 6379}]}]}),
+                             "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 6379}]}]})
+            }
             4 => json!({"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Egress"], "egress": [
                 {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ns-0"}}}],
                  "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},

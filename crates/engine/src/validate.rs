@@ -16,7 +16,10 @@ pub fn validate_network_policy(policy: &NetworkPolicy) -> Vec<FieldError> {
     let mut errs = validate_object_meta(&policy.metadata, true, &Path::new("metadata"));
     let spec_path = Path::new("spec");
     let spec = policy.spec.clone().unwrap_or_default();
-    errs.extend(validate_label_selector(&spec.pod_selector.clone().unwrap_or_default(), &spec_path.child("podSelector")));
+    errs.extend(validate_label_selector(
+        &spec.pod_selector.clone().unwrap_or_default(),
+        &spec_path.child("podSelector"),
+    ));
     for (i, rule) in spec.ingress.iter().flatten().enumerate() {
         let path = spec_path.child("ingress").index(i);
         for (j, port) in rule.ports.iter().flatten().enumerate() {
@@ -152,7 +155,11 @@ fn validate_port(port: &NetworkPolicyPort, path: &Path) -> Vec<FieldError> {
             }
             if let Some(end) = port.end_port {
                 if end < *n {
-                    errs.push(FieldError::invalid(path.child("endPort"), *n, "must be greater than or equal to `port`"));
+                    errs.push(FieldError::invalid(
+                        path.child("endPort"),
+                        *n,
+                        "must be greater than or equal to `port`",
+                    ));
                 }
                 for msg in names::is_valid_port_num(end.into()) {
                     errs.push(FieldError::invalid(path.child("endPort"), end, &msg));
@@ -161,7 +168,11 @@ fn validate_port(port: &NetworkPolicyPort, path: &Path) -> Vec<FieldError> {
         }
         Some(IntOrString::String(s)) => {
             if let Some(end) = port.end_port {
-                errs.push(FieldError::invalid(path.child("endPort"), end, "may not be specified when `port` is non-numeric"));
+                errs.push(FieldError::invalid(
+                    path.child("endPort"),
+                    end,
+                    "may not be specified when `port` is non-numeric",
+                ));
             }
             for msg in names::is_valid_port_name(s) {
                 errs.push(FieldError::invalid(path.child("port"), s.as_str(), &msg));
@@ -287,7 +298,9 @@ mod tests {
         let e = errors("metadata: {name: p}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress, Ingress]\n");
         assert_eq!(
             e,
-            vec!["spec.policyTypes: Invalid value: [Ingress Egress Ingress]: may not specify more than two policyTypes"]
+            vec![
+                "spec.policyTypes: Invalid value: [Ingress Egress Ingress]: may not specify more than two policyTypes"
+            ]
         );
     }
 }

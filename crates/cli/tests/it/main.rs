@@ -53,7 +53,8 @@ fn check_names_the_admitting_rule() {
 
 #[test]
 fn check_json_and_errors() {
-    let o = palisade(&["check", "-f", SEED, "--from", "172.17.0.9", "--to", "default/db", "--port", "6379", "-o", "json"]);
+    let o =
+        palisade(&["check", "-f", SEED, "--from", "172.17.0.9", "--to", "default/db", "--port", "6379", "-o", "json"]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["ingress"]["admittedBy"]["peer"], 0);

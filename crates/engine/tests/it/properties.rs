@@ -55,7 +55,10 @@ fn port() -> impl Strategy<Value = Value> {
 }
 
 fn rule(dir: &'static str) -> impl Strategy<Value = Value> {
-    (proptest::option::of(proptest::collection::vec(peer(), 0..3)), proptest::option::of(proptest::collection::vec(port(), 0..3)))
+    (
+        proptest::option::of(proptest::collection::vec(peer(), 0..3)),
+        proptest::option::of(proptest::collection::vec(port(), 0..3)),
+    )
         .prop_map(move |(peers, ports)| {
             let mut r = serde_json::Map::new();
             if let Some(p) = peers {
