@@ -139,7 +139,17 @@ pub enum Command {
     Conformance {
         #[arg(required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
+        /// Run each case in a fresh sandbox with real packets (needs root and nft).
+        #[arg(long)]
+        live: bool,
     },
+    /// A cluster-free sandbox: pods as network namespaces, policies enforced by nftables, real probes.
+    Sandbox {
+        #[command(subcommand)]
+        what: crate::sandbox::SandboxCommand,
+    },
+    /// The frontend / backend tutorial, run for real in a sandbox and narrated.
+    Demo,
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -164,7 +174,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get { resource, files, namespace, all_namespaces, output } => {
             get(resource, &files, namespace.as_deref(), all_namespaces, output)
         }
-        Command::Conformance { paths } => conformance(&paths),
+        Command::Conformance { paths, live: false } => conformance(&paths),
+        Command::Conformance { paths, live: true } => crate::sandbox::conformance_live(&paths),
+        Command::Sandbox { what } => crate::sandbox::run(what),
+        Command::Demo => crate::demo::run(),
         Command::Bench { what } => crate::bench::run(what),
     }
 }
@@ -318,27 +331,35 @@ fn get(
 ) -> Result<ExitCode> {
     let input = input::cluster(files)?;
     input::report(&input);
+    get_from(resource, &input.cluster, namespace, all, output)
+}
+
+/// `get` over a cluster already in hand (files, or a sandbox's state).
+pub fn get_from(
+    resource: Resource,
+    cluster: &palisade_engine::Cluster,
+    namespace: Option<&str>,
+    all: bool,
+    output: Option<GetFormat>,
+) -> Result<ExitCode> {
     let ns_filter = if all { None } else { Some(namespace.unwrap_or("default")) };
     let in_ns = |ns: &str| ns_filter.is_none_or(|f| f == ns);
     let objects: Vec<Object> = match resource {
-        Resource::Netpol => input
-            .cluster
+        Resource::Netpol => cluster
             .policies()
             .filter(|(k, _)| in_ns(&k.namespace))
             .map(|(_, p)| Object::NetworkPolicy(p.clone()))
             .collect(),
-        Resource::Pods => input
-            .cluster
+        Resource::Pods => cluster
             .pods()
             .filter(|(k, _)| in_ns(&k.namespace))
             .map(|(_, p)| Object::Pod(Box::new(p.clone())))
             .collect(),
-        Resource::Ns => input
-            .cluster
+        Resource::Ns => cluster
             .namespaces()
             .into_iter()
             .map(|(name, labels)| {
-                let mut ns = input.cluster.namespace(&name).cloned().unwrap_or_default();
+                let mut ns = cluster.namespace(&name).cloned().unwrap_or_default();
                 ns.metadata.name = Some(name);
                 ns.metadata.labels = Some(labels);
                 Object::Namespace(ns)

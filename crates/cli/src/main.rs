@@ -2,8 +2,10 @@
 
 mod bench;
 mod commands;
+mod demo;
 mod input;
 mod render;
+mod sandbox;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,8 @@
 //! The engine as a conformance backend: verdicts from the model, no packets.
 
-use std::net::IpAddr;
-
 use palisade_engine::{Cluster, Connection, Index, Kind, Object};
 
-use crate::{Backend, CaseError};
+use crate::{Backend, CaseError, ExternalHost};
 
 /// Answers probes with [`Index::decide`]; the index is rebuilt lazily after each change.
 #[derive(Debug, Default)]
@@ -24,7 +22,7 @@ impl EngineBackend {
 }
 
 impl Backend for EngineBackend {
-    fn reset(&mut self, objects: &[Object], _external_hosts: &[IpAddr]) -> Result<(), CaseError> {
+    fn reset(&mut self, objects: &[Object], _external_hosts: &[ExternalHost]) -> Result<(), CaseError> {
         self.cluster = Cluster::from_objects(objects.iter().cloned());
         self.index = None;
         Ok(())

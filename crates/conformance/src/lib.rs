@@ -196,20 +196,34 @@ impl Case {
         Ok(Case { id: raw.id, source: raw.source, description: raw.description, cluster, steps })
     }
 
-    /// Bare IP endpoints the case probes: hosts outside the cluster a live backend must create.
-    pub fn external_hosts(&self) -> Vec<IpAddr> {
-        let mut out: Vec<IpAddr> = Vec::new();
+    /// Hosts outside the cluster (bare IP endpoints) the case probes, with the ports each must serve.
+    pub fn external_hosts(&self) -> Vec<ExternalHost> {
+        let mut out: Vec<ExternalHost> = Vec::new();
         for e in self.steps.iter().flat_map(|s| &s.expect) {
-            for end in [&e.connection.from, &e.connection.to] {
-                if let Endpoint::Ip(ip) = end
-                    && !out.contains(ip)
-                {
-                    out.push(*ip);
+            for (end, serves) in [(&e.connection.from, false), (&e.connection.to, true)] {
+                let Endpoint::Ip(ip) = end else { continue };
+                let i = match out.iter().position(|h| h.ip == *ip) {
+                    Some(i) => i,
+                    None => {
+                        out.push(ExternalHost { ip: *ip, ports: Vec::new() });
+                        out.len() - 1
+                    }
+                };
+                let p = (e.connection.protocol, e.connection.port);
+                if serves && !out[i].ports.contains(&p) {
+                    out[i].ports.push(p);
                 }
             }
         }
         out
     }
+}
+
+/// A host outside the cluster that a case talks to, and what it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalHost {
+    pub ip: IpAddr,
+    pub ports: Vec<(Protocol, u16)>,
 }
 
 /// Parses a cluster file (`clusters/NAME.yaml`): Namespaces and Pods.
@@ -224,7 +238,7 @@ pub fn parse_cluster(source: &str, text: &str) -> Result<Vec<Object>, CaseError>
 /// What a case runs against.
 pub trait Backend {
     /// Starts over with exactly these objects (and the external hosts the case probes).
-    fn reset(&mut self, objects: &[Object], external_hosts: &[IpAddr]) -> Result<(), CaseError>;
+    fn reset(&mut self, objects: &[Object], external_hosts: &[ExternalHost]) -> Result<(), CaseError>;
     fn apply(&mut self, objects: &[Object]) -> Result<(), CaseError>;
     fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<(), CaseError>;
     /// Whether each connection succeeds, in order.

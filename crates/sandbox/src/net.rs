@@ -1,0 +1,89 @@
+//! What runs inside a pod's namespace: servers on its ports (TCP accept, UDP echo, SCTP INIT-ACK over raw
+//! sockets) and bounded probes.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use palisade_engine::Protocol;
+use socket2::{Domain, Socket, Type};
+
+use crate::sctp;
+
+/// Serves every port until killed. Each listener runs on its own thread.
+pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()> {
+    let mut handles = Vec::new();
+    for &port in tcp {
+        for addr in [SocketAddr::from(([0u16; 8], port))] {
+            let sock = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+            sock.set_only_v6(false)?;
+            sock.set_reuse_address(true)?;
+            sock.bind(&addr.into())?;
+            sock.listen(128)?;
+            let listener: TcpListener = sock.into();
+            handles.push(std::thread::spawn(move || {
+                for mut s in listener.incoming().flatten() {
+                    let _ = s.write_all(b"ok\n");
+                }
+            }));
+        }
+    }
+    for &port in udp {
+        let sock = Socket::new(Domain::IPV6, Type::DGRAM, None)?;
+        sock.set_only_v6(false)?;
+        sock.bind(&SocketAddr::from(([0u16; 8], port)).into())?;
+        let sock: UdpSocket = sock.into();
+        handles.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..n], from);
+            }
+        }));
+    }
+    if !sctp_ports.is_empty() {
+        for v6 in [false, true] {
+            let ports = sctp_ports.to_vec();
+            handles.push(std::thread::spawn(move || {
+                let _ = sctp::answer_inits(v6, &ports);
+            }));
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// One connection attempt: TCP handshake, a UDP request answered, or an SCTP INIT answered by INIT-ACK.
+pub fn probe(ip: IpAddr, port: u16, protocol: Protocol, timeout: Duration) -> bool {
+    let addr = SocketAddr::new(ip, port);
+    match protocol {
+        Protocol::Tcp => TcpStream::connect_timeout(&addr, timeout).is_ok_and(|mut s| {
+            let _ = s.set_read_timeout(Some(timeout));
+            let mut b = [0u8; 3];
+            s.read(&mut b).is_ok()
+        }),
+        Protocol::Udp => {
+            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }.expect("literal");
+            let Ok(sock) = UdpSocket::bind(bind) else { return false };
+            let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+            let deadline = Instant::now() + timeout;
+            let mut buf = [0u8; 64];
+            // A few sends within the timeout, in case the first meets an unresolved neighbour.
+            while Instant::now() < deadline {
+                if sock.send_to(b"palisade-probe", addr).is_err() {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && from == addr
+                    && &buf[..n] == b"palisade-probe"
+                {
+                    return true;
+                }
+            }
+            false
+        }
+        Protocol::Sctp => sctp::probe(ip, port, timeout),
+    }
+}
