@@ -350,11 +350,9 @@ pub fn get_from(
             .filter(|(k, _)| in_ns(&k.namespace))
             .map(|(_, p)| Object::NetworkPolicy(p.clone()))
             .collect(),
-        Resource::Pods => cluster
-            .pods()
-            .filter(|(k, _)| in_ns(&k.namespace))
-            .map(|(_, p)| Object::Pod(Box::new(p.clone())))
-            .collect(),
+        Resource::Pods => {
+            cluster.pods().filter(|(k, _)| in_ns(&k.namespace)).map(|(_, p)| Object::Pod(Box::new(p.clone()))).collect()
+        }
         Resource::Ns => cluster
             .namespaces()
             .into_iter()

@@ -73,6 +73,14 @@ pub fn run() -> Result<ExitCode> {
          ingress rule only worked once example-frontend also got an egress rule (DNS had its own egress rule)."
     )?;
     drop(sb);
-    writeln!(out, "\nSandbox removed. {}", if failures == 0 { "Every probe behaved as the policies say." } else { "Some probes did not behave as expected." })?;
+    writeln!(
+        out,
+        "\nSandbox removed. {}",
+        if failures == 0 {
+            "Every probe behaved as the policies say."
+        } else {
+            "Some probes did not behave as expected."
+        }
+    )?;
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -196,7 +196,12 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             let sb = Sandbox::open(&name, &helper()?)?;
             let family: IpFamily = ip_family.into();
             if matrix {
-                let keys: Vec<_> = sb.cluster().pods().map(|(k, _)| k.clone()).filter(|k| sb.pods().contains_key(&k.to_string())).collect();
+                let keys: Vec<_> = sb
+                    .cluster()
+                    .pods()
+                    .map(|(k, _)| k.clone())
+                    .filter(|k| sb.pods().contains_key(&k.to_string()))
+                    .collect();
                 let mut conns = Vec::new();
                 for a in &keys {
                     for b in &keys {

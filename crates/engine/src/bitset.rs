@@ -78,9 +78,84 @@ impl BitSet {
     }
 }
 
+/// Transposes a 64×64 bit block in place (row k, bit c) → (row c, bit k).
+fn transpose64(a: &mut [u64; 64]) {
+    let mut j = 32;
+    let mut m: u64 = 0x0000_0000_FFFF_FFFF;
+    while j != 0 {
+        let mut k = 0;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+}
+
+/// Transposes a square bit matrix given as rows (`rows[i]` has bit j set ⇔ entry (i, j)).
+pub fn transpose(rows: &[&BitSet]) -> Vec<BitSet> {
+    let n = rows.len();
+    let blocks = n.div_ceil(64);
+    let mut out: Vec<BitSet> = (0..n).map(|_| BitSet::new(n)).collect();
+    let mut block = [0u64; 64];
+    for bi in 0..blocks {
+        for bj in 0..blocks {
+            for (k, b) in block.iter_mut().enumerate() {
+                *b = rows.get(bi * 64 + k).and_then(|r| r.words.get(bj).copied()).unwrap_or(0);
+            }
+            if block.iter().all(|w| *w == 0) {
+                continue;
+            }
+            transpose64(&mut block);
+            for (c, w) in block.iter().enumerate() {
+                if let Some(r) = out.get_mut(bj * 64 + c) {
+                    r.words[bi] = *w;
+                }
+            }
+        }
+    }
+    for r in &mut out {
+        r.trim();
+    }
+    out
+}
+
+impl BitSet {
+    /// `self &= other`
+    pub fn intersect_with(&mut self, other: &BitSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= b;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose_matches_naive() {
+        let n = 150;
+        let mut rows: Vec<BitSet> = (0..n).map(|_| BitSet::new(n)).collect();
+        let mut x: u64 = 12345;
+        for (i, r) in rows.iter_mut().enumerate() {
+            for j in 0..n {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if (x >> 33) % 3 == 0 || i == j {
+                    r.insert(j);
+                }
+            }
+        }
+        let t = transpose(&rows.iter().collect::<Vec<_>>());
+        for i in 0..n {
+            for j in 0..n {
+                assert_eq!(rows[i].contains(j), t[j].contains(i), "({i},{j})");
+            }
+        }
+    }
 
     #[test]
     fn basics() {

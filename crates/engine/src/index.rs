@@ -270,7 +270,14 @@ impl Index {
     }
 
     /// The pods (by address family) that peer `peer` of rule `rule` of policy `policy` matches.
-    pub fn peer_pods(&self, policy: usize, direction: Direction, rule: usize, peer: usize, family: IpFamily) -> &BitSet {
+    pub fn peer_pods(
+        &self,
+        policy: usize,
+        direction: Direction,
+        rule: usize,
+        peer: usize,
+        family: IpFamily,
+    ) -> &BitSet {
         &self.policies[policy].rules(direction)[rule].peers[peer].pods[family_slot(family)]
     }
 
@@ -474,19 +481,16 @@ impl Index {
                 Some(row)
             })
             .collect();
+        // allowed[s][d] = egress(s) admits d AND ingress(d) admits s: transpose the ingress rows (per d, over s)
+        // into rows per s, then it is one AND per word.
+        let full = BitSet::full(n);
+        let ingress_by_dest: Vec<&BitSet> =
+            self.pods.iter().map(|p| ingress_rows[p.class].as_ref().unwrap_or(&full)).collect();
+        let ingress_by_source = crate::bitset::transpose(&ingress_by_dest);
         let mut allowed = Vec::with_capacity(n);
-        for (s, sp) in self.pods.iter().enumerate() {
-            let mut row = match &egress_rows[sp.class] {
-                None => BitSet::full(n),
-                Some(r) => r.clone(),
-            };
-            let candidates: Vec<usize> = row.iter().collect();
-            for d in candidates {
-                if let Some(ing) = &ingress_rows[self.pods[d].class]
-                    && !ing.contains(s)
-                {
-                    row.remove(d);
-                }
+        for (s, (sp, mut row)) in self.pods.iter().zip(ingress_by_source).enumerate() {
+            if let Some(e) = &egress_rows[sp.class] {
+                row.intersect_with(e);
             }
             row.insert(s);
             allowed.push(row);

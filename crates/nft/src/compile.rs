@@ -202,9 +202,11 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                 if !named.is_empty() {
                     // Destinations that define the named port: the selected local pods (ingress) or the peers (egress).
                     let candidates: Vec<PodId> = match d {
-                        Direction::Ingress => {
-                            local.iter().map(|(id, _)| *id).filter(|id| index.selecting_ids(*id, d).contains(&pi)).collect()
-                        }
+                        Direction::Ingress => local
+                            .iter()
+                            .map(|(id, _)| *id)
+                            .filter(|id| index.selecting_ids(*id, d).contains(&pi))
+                            .collect(),
                         Direction::Egress => match &peer_pods {
                             Some(u) if rule.peers.is_some() => u.iter().collect(),
                             _ => (0..pods.len()).collect(),
@@ -236,7 +238,11 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                 }
                 for pe in &peer_exprs {
                     for po in &port_exprs {
-                        let prefix = if pe.is_empty() && po.is_empty() { format!("meta nfproto ipv{fam} ") } else { String::new() };
+                        let prefix = if pe.is_empty() && po.is_empty() {
+                            format!("meta nfproto ipv{fam} ")
+                        } else {
+                            String::new()
+                        };
                         chain.rules.push(format!("{prefix}{pe}{po}accept comment {comment}"));
                     }
                 }
@@ -261,7 +267,10 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                     format!("jump pol_{}__{}_{short}", ident(&p.key.namespace), ident(&p.key.name))
                 })
                 .collect();
-            rules.push(format!("counter drop comment {}", quote(&format!("{} {}: no policy admits", pod.key, d.as_str()))));
+            rules.push(format!(
+                "counter drop comment {}",
+                quote(&format!("{} {}: no policy admits", pod.key, d.as_str()))
+            ));
             rs.chains.push(Chain { name: name.clone(), rules });
             for ip in &pod.facts.ips {
                 let map = match (d, ip.is_ipv4()) {

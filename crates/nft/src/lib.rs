@@ -58,7 +58,10 @@ fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str) -> Result
     if out.status.success() {
         Ok(())
     } else {
-        Err(NftError::Failed { program: program.to_owned(), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+        Err(NftError::Failed {
+            program: program.to_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 

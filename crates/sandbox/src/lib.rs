@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::PodIP;
 use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol};
-use palisade_nft::{ConntrackCommand, Dataplane, Nft, Node, NftCommand, NftDataplane, compile};
+use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, compile};
 use serde::{Deserialize, Serialize};
 
 pub mod net;
@@ -143,7 +143,10 @@ impl Sandbox {
 
     /// Creates a sandbox: the node namespace, then every pod of `objects`, then the rules.
     pub fn up(name: &str, objects: &[Object], externals: &[ExternalHost], helper: &Path) -> Result<Sandbox> {
-        if name.is_empty() || name.len() > 20 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if name.is_empty()
+            || name.len() > 20
+            || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err(SandboxError::Invalid(format!(
                 "sandbox name {name:?}: use 1-20 characters of a-z, 0-9 and '-'"
             )));
@@ -244,7 +247,8 @@ impl Sandbox {
         let netns = format!("{NETNS_PREFIX}{}-{n}", self.state.name);
         let ifname = format!("{}v{n}", self.state.tag);
         ip(&["netns", "add", &netns])?;
-        let mut host = Host { netns: netns.clone(), ifname: ifname.clone(), ips: ips.to_vec(), ports: ports.to_vec(), pid: None };
+        let mut host =
+            Host { netns: netns.clone(), ifname: ifname.clone(), ips: ips.to_vec(), ports: ports.to_vec(), pid: None };
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         sysctl(&netns, &["net.ipv6.conf.all.accept_dad=0".into(), "net.ipv6.conf.default.accept_dad=0".into()])?;
         ip(&["link", "add", &ifname, "netns", &node, "type", "veth", "peer", "name", "eth0", "netns", &netns])?;
@@ -254,7 +258,10 @@ impl Sandbox {
         }
         ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
         ip(&["-n", &node, "link", "set", &ifname, "up"])?;
-        sysctl(&node, &[format!("net.ipv4.conf.{ifname}.proxy_arp=1"), format!("net.ipv4.neigh.{ifname}.proxy_delay=0")])?;
+        sysctl(
+            &node,
+            &[format!("net.ipv4.conf.{ifname}.proxy_arp=1"), format!("net.ipv4.neigh.{ifname}.proxy_delay=0")],
+        )?;
         if ips.iter().any(IpAddr::is_ipv4) {
             ip(&["-n", &netns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"])?;
             ip(&["-n", &netns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"])?;
@@ -320,7 +327,14 @@ impl Sandbox {
         }
         let used = self.used_ips();
         (1..=65000u32)
-            .map(|i| IpAddr::from([10, 244, 200 + u8::try_from(i / 250).unwrap_or(0) % 50, u8::try_from(i % 250).unwrap_or(1) + 1]))
+            .map(|i| {
+                IpAddr::from([
+                    10,
+                    244,
+                    200 + u8::try_from(i / 250).unwrap_or(0) % 50,
+                    u8::try_from(i % 250).unwrap_or(1) + 1,
+                ])
+            })
             .find(|a| !used.contains(a))
             .into_iter()
             .collect()
@@ -330,7 +344,10 @@ impl Sandbox {
     pub fn apply(&mut self, objects: &[Object]) -> Result<()> {
         for o in objects {
             if let Object::Pod(p) = o {
-                let key = ObjectKey::new(palisade_engine::model::namespace_of(&p.metadata), p.metadata.name.as_deref().unwrap_or(""));
+                let key = ObjectKey::new(
+                    palisade_engine::model::namespace_of(&p.metadata),
+                    p.metadata.name.as_deref().unwrap_or(""),
+                );
                 let mut facts = PodFacts::of(p);
                 let ports: Vec<(Protocol, u16)> = facts.ports.iter().map(|c| (c.protocol, c.port)).collect();
                 let existing = self.state.pods.get(&key.to_string()).cloned();
@@ -355,9 +372,7 @@ impl Sandbox {
                 let status = p.status.get_or_insert_with(Default::default);
                 if status.pod_ip.is_none() {
                     status.pod_ip = ips.first().map(ToString::to_string);
-                    status.pod_ips = Some(
-                        ips.iter().map(|i| PodIP { ip: i.to_string() }).collect(),
-                    );
+                    status.pod_ips = Some(ips.iter().map(|i| PodIP { ip: i.to_string() }).collect());
                 }
                 self.cluster.apply(Object::Pod(p));
             } else {
@@ -402,7 +417,12 @@ impl Sandbox {
     pub fn ruleset_text(&self) -> String {
         let index = Index::build(&self.cluster);
         let node = Node {
-            interfaces: self.state.pods.iter().filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone()))).collect(),
+            interfaces: self
+                .state
+                .pods
+                .iter()
+                .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
+                .collect(),
         };
         compile(&index, &node, TABLE).render_table()
     }
