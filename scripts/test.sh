@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and snapshot tests, the conformance corpus on the engine, and, as root,
+# the same corpus live in sandboxes (real packets through the nftables dataplane).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --release --locked
+cargo build --release --locked -q -p palisade-cli
+./target/release/palisade conformance conformance/upstream-e2e conformance/seeds
+if [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then
+  ./target/release/palisade conformance --live conformance/upstream-e2e conformance/seeds
+  ./target/release/palisade demo >/dev/null
+  ./target/release/palisade sandbox down --all >/dev/null
+else
+  echo "skipping live conformance: needs root and nft (CI runs it)" >&2
+fi
