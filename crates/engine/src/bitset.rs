@@ -150,9 +150,9 @@ mod tests {
             }
         }
         let t = transpose(&rows.iter().collect::<Vec<_>>());
-        for i in 0..n {
-            for j in 0..n {
-                assert_eq!(rows[i].contains(j), t[j].contains(i), "({i},{j})");
+        for (i, row) in rows.iter().enumerate() {
+            for (j, col) in t.iter().enumerate() {
+                assert_eq!(row.contains(j), col.contains(i), "({i},{j})");
             }
         }
     }

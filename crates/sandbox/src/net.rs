@@ -14,19 +14,18 @@ use crate::sctp;
 pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()> {
     let mut handles = Vec::new();
     for &port in tcp {
-        for addr in [SocketAddr::from(([0u16; 8], port))] {
-            let sock = Socket::new(Domain::IPV6, Type::STREAM, None)?;
-            sock.set_only_v6(false)?;
-            sock.set_reuse_address(true)?;
-            sock.bind(&addr.into())?;
-            sock.listen(128)?;
-            let listener: TcpListener = sock.into();
-            handles.push(std::thread::spawn(move || {
-                for mut s in listener.incoming().flatten() {
-                    let _ = s.write_all(b"ok\n");
-                }
-            }));
-        }
+        // One dual-stack listener serves IPv4 and IPv6.
+        let sock = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+        sock.set_only_v6(false)?;
+        sock.set_reuse_address(true)?;
+        sock.bind(&SocketAddr::from(([0u16; 8], port)).into())?;
+        sock.listen(128)?;
+        let listener: TcpListener = sock.into();
+        handles.push(std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let _ = s.write_all(b"ok\n");
+            }
+        }));
     }
     for &port in udp {
         let sock = Socket::new(Domain::IPV6, Type::DGRAM, None)?;
