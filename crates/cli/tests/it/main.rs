@@ -1,5 +1,7 @@
 //! End-to-end tests of the `palisade` command: exit codes and what people read (snapshots).
 
+mod live;
+
 use std::process::{Command, Output};
 
 fn palisade(args: &[&str]) -> Output {
