@@ -29,6 +29,36 @@ pub enum SandboxCommand {
         name: String,
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
+        /// Let established connections outlive a policy that no longer admits them (older enforcers' behaviour).
+        #[arg(long)]
+        keep_established: bool,
+    },
+    /// Hold one TCP connection open and exchange a byte every interval: prints `.` per echo, `X` per loss.
+    Hold {
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+    },
+    /// (internal) Hold a connection from inside a namespace.
+    #[command(name = "hold-raw", hide = true)]
+    HoldRaw {
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long)]
+        interval_ms: u64,
     },
     /// Delete an object: `delete netpol NAME -n NS`.
     Delete {
@@ -135,9 +165,10 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             let sb = Sandbox::up(&name, &objs, &[], &helper()?)?;
             writeln!(out, "sandbox {:?} is up: {} pods", sb.name(), sb.pods().len())?;
         }
-        SandboxCommand::Apply { name, files } => {
+        SandboxCommand::Apply { name, files, keep_established } => {
             let objs = objects(&files)?;
             let mut sb = Sandbox::open(&name, &helper()?)?;
+            sb.set_keep_established(keep_established);
             sb.apply(&objs)?;
             for o in &objs {
                 writeln!(out, "{}/{} configured", o.kind().to_lowercase(), o.display_name())?;
@@ -246,6 +277,34 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             let ok = sb.probe(std::slice::from_ref(&conn))?[0];
             writeln!(out, "{}: {conn}", if ok { "connected" } else { "blocked" })?;
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        SandboxCommand::Hold { name, from, to, port, seconds, interval_ms } => {
+            let sb = Sandbox::open(&name, &helper()?)?;
+            let from = Endpoint::parse(&from).map_err(anyhow::Error::msg)?;
+            let to = Endpoint::parse(&to).map_err(anyhow::Error::msg)?;
+            let (ns, _) = sb.locate(&from, IpFamily::V4)?;
+            let (_, Some(ip)) = sb.locate(&to, IpFamily::V4)? else { bail!("{to} has no IPv4 address") };
+            let seconds = seconds.min(60);
+            let status = std::process::Command::new("ip")
+                .args(["netns", "exec", &ns])
+                .arg(helper()?)
+                .args(["sandbox", "hold-raw", "--ip", &ip.to_string(), "--port", &port.to_string()])
+                .args(["--seconds", &seconds.to_string(), "--interval-ms", &interval_ms.to_string()])
+                .status()
+                .context("running the connection holder")?;
+            return Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        SandboxCommand::HoldRaw { ip, port, seconds, interval_ms } => {
+            let flags = palisade_sandbox::net::hold(
+                ip,
+                port,
+                Duration::from_secs(seconds.min(60)),
+                Duration::from_millis(interval_ms.clamp(10, 1000)),
+            )
+            .context("connecting")?;
+            let line: String = flags.iter().map(|ok| if *ok { '.' } else { 'X' }).collect();
+            writeln!(out, "{line}")?;
+            return Ok(if flags.iter().all(|ok| *ok) { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         SandboxCommand::Ruleset { name } => {
             let sb = Sandbox::open(&name, &helper()?)?;

@@ -43,10 +43,12 @@ pub struct Ruleset {
     pub chains: Vec<Chain>,
     /// Verdict maps `ing4`, `ing6`, `eg4`, `eg6`: address → `goto <pod chain>`.
     pub maps: BTreeMap<&'static str, BTreeMap<String, String>>,
-    /// `ifname . address` pairs of local pods, for the anti-spoofing check.
-    pub ifaddr4: BTreeSet<String>,
-    pub ifaddr6: BTreeSet<String>,
 }
+
+/// Sets every ruleset has: local pod interfaces and their `ifname . address` pairs, for anti-spoofing.
+pub const POD_IFS: &str = "pod_ifs";
+pub const POD_IFADDR4: &str = "pod_ifaddr4";
+pub const POD_IFADDR6: &str = "pod_ifaddr6";
 
 fn ident(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
@@ -76,6 +78,33 @@ fn range_elem(a: IpAddr, b: IpAddr) -> String {
     if a == b { a.to_string() } else { format!("{a}-{b}") }
 }
 
+fn ip_num(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v) => u32::from(v).into(),
+        IpAddr::V6(v) => v.into(),
+    }
+}
+
+fn num_ip(n: u128, v4: bool) -> IpAddr {
+    if v4 { IpAddr::V4(u32::try_from(n).unwrap_or(u32::MAX).into()) } else { IpAddr::V6(n.into()) }
+}
+
+/// Merges overlapping or adjacent inclusive ranges: interval sets refuse overlapping elements.
+fn merge<T: Copy + Ord>(mut ranges: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
+    ranges.sort();
+    let mut out: Vec<(T, T)> = Vec::new();
+    for (a, b) in ranges {
+        if let Some(last) = out.last_mut()
+            && (a <= last.1 || next(last.1) == Some(a))
+        {
+            last.1 = last.1.max(b);
+            continue;
+        }
+        out.push((a, b));
+    }
+    out
+}
+
 /// Compiles the rules for the node's local pods; every pod of the cluster is a possible peer.
 pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     let mut rs = Ruleset {
@@ -83,22 +112,26 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
         sets: Vec::new(),
         chains: Vec::new(),
         maps: ["ing4", "ing6", "eg4", "eg6"].into_iter().map(|m| (m, BTreeMap::new())).collect(),
-        ifaddr4: BTreeSet::new(),
-        ifaddr6: BTreeSet::new(),
     };
+    let mut ifs = BTreeSet::new();
+    let (mut ifaddr4, mut ifaddr6) = (BTreeSet::new(), BTreeSet::new());
     let pods = index.pods();
     let local: Vec<(PodId, &String)> =
         node.interfaces.iter().filter_map(|(k, ifname)| index.pod_id(k).map(|id| (id, ifname))).collect();
     for (id, ifname) in &local {
+        ifs.insert(quote(ifname));
         for ip in &pods[*id].facts.ips {
             let e = format!("{} . {ip}", quote(ifname));
             if ip.is_ipv4() {
-                rs.ifaddr4.insert(e);
+                ifaddr4.insert(e);
             } else {
-                rs.ifaddr6.insert(e);
+                ifaddr6.insert(e);
             }
         }
     }
+    rs.sets.push(Set { name: POD_IFS.into(), kind: "ifname", interval: false, elements: ifs });
+    rs.sets.push(Set { name: POD_IFADDR4.into(), kind: "ifname . ipv4_addr", interval: false, elements: ifaddr4 });
+    rs.sets.push(Set { name: POD_IFADDR6.into(), kind: "ifname . ipv6_addr", interval: false, elements: ifaddr6 });
     // Policy chains, only for policies that select a local pod.
     let mut needed: BTreeSet<(usize, Direction)> = BTreeSet::new();
     for (id, _) in &local {
@@ -116,21 +149,25 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
         for (ri, rule) in policy.rules(d).unwrap_or_default().iter().enumerate() {
             let comment = quote(&format!("{} spec.{}[{ri}]", policy.key, d.as_str()));
             // Port entries: numeric ones in one concatenated interval set, named ones resolved per destination.
-            let mut ports = BTreeSet::new();
+            let mut port_ranges: BTreeMap<Protocol, Vec<(u16, u16)>> = BTreeMap::new();
             let mut named: Vec<(&String, Protocol)> = Vec::new();
             for e in rule.ports.iter().flatten() {
+                let r = port_ranges.entry(e.protocol).or_default();
                 match &e.port {
-                    PortMatch::Any => {
-                        ports.insert(format!("{} . 1-65535", proto(e.protocol)));
-                    }
-                    PortMatch::Range(a, b) if a == b => {
-                        ports.insert(format!("{} . {a}", proto(e.protocol)));
-                    }
-                    PortMatch::Range(a, b) => {
-                        ports.insert(format!("{} . {a}-{b}", proto(e.protocol)));
-                    }
+                    PortMatch::Any => r.push((0, 65535)),
+                    PortMatch::Range(a, b) => r.push((*a, *b)),
                     PortMatch::Named(n) => named.push((n, e.protocol)),
                     PortMatch::Invalid => {}
+                }
+            }
+            let mut ports = BTreeSet::new();
+            for (p, rs) in port_ranges {
+                for (a, b) in merge(rs, |x: u16| x.checked_add(1)) {
+                    ports.insert(if a == b {
+                        format!("{} . {a}", proto(p))
+                    } else {
+                        format!("{} . {a}-{b}", proto(p))
+                    });
                 }
             }
             for family in [IpFamily::V4, IpFamily::V6] {
@@ -147,7 +184,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                     None => peer_exprs.push(String::new()),
                     Some(peers) => {
                         let mut addrs = BTreeSet::new();
-                        let mut ranges = BTreeSet::new();
+                        let mut ranges: Vec<(u128, u128)> = Vec::new();
                         let mut union = palisade_engine::bitset::BitSet::new(pods.len());
                         for (pe, peer) in peers.iter().enumerate() {
                             match peer {
@@ -162,9 +199,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                                 }
                                 Peer::IpBlock(b) if (b.cidr.addr().is_ipv4()) == (family == IpFamily::V4) => {
                                     union.union_with(index.peer_pods(pi, d, ri, pe, family));
-                                    for (a, z) in b.ranges() {
-                                        ranges.insert(range_elem(a, z));
-                                    }
+                                    ranges.extend(b.ranges().into_iter().map(|(a, z)| (ip_num(a), ip_num(z))));
                                 }
                                 _ => {}
                             }
@@ -175,6 +210,11 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                             rs.sets.push(Set { name: name.clone(), kind: addr_type, interval: false, elements: addrs });
                             peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
                         }
+                        let v4 = family == IpFamily::V4;
+                        let ranges: BTreeSet<String> = merge(ranges, |x: u128| x.checked_add(1))
+                            .into_iter()
+                            .map(|(a, z)| range_elem(num_ip(a, v4), num_ip(z, v4)))
+                            .collect();
                         if !ranges.is_empty() {
                             let name = format!("{base}{ri}_cidr{fam}");
                             rs.sets.push(Set { name: name.clone(), kind: addr_type, interval: true, elements: ranges });
@@ -286,25 +326,28 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     rs
 }
 
+impl Set {
+    /// `{ type ...; flags interval; elements = { ... } }`, optionally without the elements.
+    pub fn body(&self, with_elements: bool) -> String {
+        let flags = if self.interval { " flags interval;" } else { "" };
+        let mut out = format!("{{ type {};{flags}", self.kind);
+        if with_elements && !self.elements.is_empty() {
+            let v: Vec<&str> = self.elements.iter().map(String::as_str).collect();
+            out.push_str(&format!(" elements = {{ {} }}", v.join(", ")));
+        }
+        out.push_str(" }");
+        out
+    }
+}
+
 impl Ruleset {
     /// The table definition alone.
     pub fn render_table(&self) -> String {
         let mut o = String::new();
         let t = &self.table;
         let _ = writeln!(o, "table inet {t} {{");
-        let set = |o: &mut String, name: &str, kind: &str, interval: bool, elems: &BTreeSet<String>| {
-            let flags = if interval { " flags interval;" } else { "" };
-            let _ = write!(o, "  set {name} {{ type {kind};{flags}");
-            if !elems.is_empty() {
-                let v: Vec<&str> = elems.iter().map(String::as_str).collect();
-                let _ = write!(o, " elements = {{ {} }}", v.join(", "));
-            }
-            let _ = writeln!(o, " }}");
-        };
-        set(&mut o, "pod_ifaddr4", "ifname . ipv4_addr", false, &self.ifaddr4);
-        set(&mut o, "pod_ifaddr6", "ifname . ipv6_addr", false, &self.ifaddr6);
         for s in &self.sets {
-            set(&mut o, &s.name, s.kind, s.interval, &s.elements);
+            let _ = writeln!(o, "  set {} {}", s.name, s.body(true));
         }
         for c in &self.chains {
             let _ = writeln!(o, "  chain {} {{", c.name);
@@ -326,16 +369,14 @@ impl Ruleset {
         let _ = writeln!(o, "    type filter hook forward priority filter; policy accept;");
         let _ = writeln!(o, "    ct state established,related accept");
         let _ = writeln!(o, "    ct state invalid drop");
-        if !self.ifaddr4.is_empty() {
-            let ifs: BTreeSet<&str> =
-                self.ifaddr4.iter().chain(&self.ifaddr6).filter_map(|e| e.split(" . ").next()).collect();
-            let ifs: Vec<&str> = ifs.into_iter().collect();
-            let _ = writeln!(
-                o,
-                "    iifname {{ {} }} iifname . ip saddr != @pod_ifaddr4 counter drop comment \"source address does not match its pod interface\"",
-                ifs.join(", ")
-            );
-        }
+        let _ = writeln!(
+            o,
+            "    iifname @{POD_IFS} iifname . ip saddr != @{POD_IFADDR4} counter drop comment \"source address is not its pod's\""
+        );
+        let _ = writeln!(
+            o,
+            "    iifname @{POD_IFS} iifname . ip6 saddr != @{POD_IFADDR6} counter drop comment \"source address is not its pod's\""
+        );
         let _ = writeln!(o, "    ip saddr vmap @eg4");
         let _ = writeln!(o, "    ip6 saddr vmap @eg6");
         let _ = writeln!(o, "  }}");

@@ -8,8 +8,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 pub mod compile;
+pub mod delta;
+
+use std::net::IpAddr;
 
 pub use compile::{Node, Ruleset, compile};
+pub use delta::{Delta, delta};
 
 /// A failure talking to the kernel.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +35,10 @@ pub trait Nft {
 
 /// The seam to conntrack: forget tracked flows so that policy applies to their next packet.
 pub trait Conntrack {
+    /// Forgets every flow.
     fn flush(&mut self) -> Result<(), NftError>;
+    /// Forgets the flows from `src` (when given) to `dst` (when given).
+    fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError>;
 }
 
 /// Runs a command, optionally inside a network namespace (`ip netns exec NS ...`), feeding it stdin.
@@ -83,13 +90,30 @@ pub struct ConntrackCommand {
     pub netns: Option<String>,
 }
 
+fn ignore_none_found(r: Result<(), NftError>) -> Result<(), NftError> {
+    match r {
+        // Nothing to delete is not an error worth reporting.
+        Err(NftError::Failed { stderr, .. }) if stderr.contains("0 flow entries") => Ok(()),
+        other => other,
+    }
+}
+
 impl Conntrack for ConntrackCommand {
     fn flush(&mut self) -> Result<(), NftError> {
-        match run(self.netns.as_deref(), "conntrack", &["-F"], "") {
-            // An empty table is not an error worth reporting.
-            Err(NftError::Failed { stderr, .. }) if stderr.contains("0 flow entries") => Ok(()),
-            other => other,
+        ignore_none_found(run(self.netns.as_deref(), "conntrack", &["-F"], ""))
+    }
+
+    fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError> {
+        let v6 = src.or(dst).is_some_and(|a| a.is_ipv6());
+        let (s, d) = (src.map(|a| a.to_string()), dst.map(|a| a.to_string()));
+        let mut args = vec!["-D", "-f", if v6 { "ipv6" } else { "ipv4" }];
+        if let Some(s) = &s {
+            args.extend(["-s", s]);
         }
+        if let Some(d) = &d {
+            args.extend(["-d", d]);
+        }
+        ignore_none_found(run(self.netns.as_deref(), "conntrack", &args, ""))
     }
 }
 
@@ -98,6 +122,7 @@ impl Conntrack for ConntrackCommand {
 pub struct Recorder {
     pub scripts: Vec<String>,
     pub flushes: usize,
+    pub deletes: Vec<(Option<IpAddr>, Option<IpAddr>)>,
 }
 
 impl Nft for Recorder {
@@ -112,15 +137,34 @@ impl Conntrack for Recorder {
         self.flushes += 1;
         Ok(())
     }
+
+    fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError> {
+        self.deletes.push((src, dst));
+        Ok(())
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// A full atomic replace of the table (start, resync) rather than a delta.
+    pub full: bool,
+    /// Statements sent to the kernel (0: nothing changed).
+    pub statements: usize,
+    /// Conntrack deletions issued.
+    pub conntrack_deletes: usize,
 }
 
 /// A backend that enforces a compiled ruleset (nftables today; eBPF could be another).
 pub trait Dataplane {
-    /// Makes the kernel enforce `desired`; `narrowed` says some connection allowed before no longer is.
-    fn sync(&mut self, desired: &Ruleset, narrowed: bool) -> Result<(), NftError>;
+    /// Makes the kernel enforce `desired` with the smallest change from what it enforces now.
+    fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError>;
+    /// Replaces everything atomically, whatever the kernel holds (start and periodic resync).
+    fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError>;
 }
 
-/// The nftables dataplane: full atomic replace of the table, then conntrack cleanup when policy narrowed.
+/// The nftables dataplane: a full atomic replace first, then incremental transactions; after a change that
+/// may narrow what is allowed, the conntrack entries of the affected pods are deleted.
 #[derive(Debug)]
 pub struct NftDataplane<N, C> {
     pub nft: N,
@@ -134,20 +178,52 @@ impl<N: Nft, C: Conntrack> NftDataplane<N, C> {
     pub fn new(nft: N, conntrack: C) -> Self {
         NftDataplane { nft, conntrack, keep_established: false, applied: None }
     }
+
+    /// Declares what the kernel already enforces (e.g. a table left by a previous run), so the next sync is a delta.
+    pub fn assume_applied(&mut self, ruleset: Ruleset) {
+        self.applied = Some(ruleset);
+    }
+
+    pub fn applied(&self) -> Option<&Ruleset> {
+        self.applied.as_ref()
+    }
 }
 
 impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
-    fn sync(&mut self, desired: &Ruleset, narrowed: bool) -> Result<(), NftError> {
-        if self.applied.as_ref() == Some(desired) {
-            return Ok(());
+    fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
+        let Some(old) = &self.applied else { return self.resync(desired) };
+        let d = delta(old, desired);
+        if d.is_empty() {
+            return Ok(SyncReport::default());
         }
-        self.nft.apply(&desired.render_replace())?;
+        self.nft.apply(&d.script)?;
         self.applied = Some(desired.clone());
-        // Conntrack would let flows the new policy refuses go on for days; deleting entries of still-allowed
-        // flows is harmless (their next packet is re-evaluated and re-admitted).
+        let mut report = SyncReport { full: false, statements: d.statements, conntrack_deletes: 0 };
+        if !self.keep_established {
+            // Over-deleting is harmless: a flow still allowed is re-admitted on its next packet.
+            for ip in &d.narrowed_ingress {
+                self.conntrack.delete(None, Some(*ip))?;
+                report.conntrack_deletes += 1;
+            }
+            for ip in &d.narrowed_egress {
+                self.conntrack.delete(Some(*ip), None)?;
+                report.conntrack_deletes += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
+        let script = desired.render_replace();
+        self.nft.apply(&script)?;
+        let narrowed = self.applied.as_ref() != Some(desired);
+        self.applied = Some(desired.clone());
+        let mut report = SyncReport { full: true, statements: script.lines().count(), conntrack_deletes: 0 };
+        // Whatever the kernel held before is unknown: forget every flow so the new rules judge them all.
         if narrowed && !self.keep_established {
             self.conntrack.flush()?;
+            report.conntrack_deletes = 1;
         }
-        Ok(())
+        Ok(report)
     }
 }

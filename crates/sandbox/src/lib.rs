@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::PodIP;
 use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol};
-use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, compile};
+use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile};
 use serde::{Deserialize, Serialize};
 
 pub mod net;
@@ -202,11 +202,13 @@ impl Sandbox {
         }
         let cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
         let node = format!("{NETNS_PREFIX}{name}-node");
-        let mut dataplane =
+        let dataplane =
             NftDataplane::new(NftCommand { netns: Some(node.clone()) }, ConntrackCommand { netns: Some(node) });
-        // Rules are already in the kernel; the first sync replaces them atomically.
-        dataplane.keep_established = false;
-        Ok(Sandbox { state, cluster, dir, helper: helper.to_owned(), ephemeral: false, dataplane })
+        let mut sb = Sandbox { state, cluster, dir, helper: helper.to_owned(), ephemeral: false, dataplane };
+        // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
+        let current = sb.compile();
+        sb.dataplane.assume_applied(current);
+        Ok(sb)
     }
 
     pub fn name(&self) -> &str {
@@ -379,7 +381,7 @@ impl Sandbox {
                 self.cluster.apply(o.clone());
             }
         }
-        self.sync()
+        self.sync().map(|_| ())
     }
 
     /// Deletes an object (a pod's namespace goes with it) and re-applies the ruleset.
@@ -396,8 +398,8 @@ impl Sandbox {
         Ok(existed)
     }
 
-    /// Compiles the cluster for this node and makes the kernel enforce it, exactly as the agent does.
-    pub fn sync(&mut self) -> Result<()> {
+    /// The ruleset for the sandbox's node (every pod is local to it).
+    fn compile(&self) -> Ruleset {
         let index = Index::build(&self.cluster);
         let node = Node {
             interfaces: self
@@ -407,27 +409,30 @@ impl Sandbox {
                 .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
                 .collect(),
         };
-        let ruleset = compile(&index, &node, TABLE);
-        // Any change may narrow; flushing conntrack is harmless for flows still allowed.
-        self.dataplane.sync(&ruleset, true)?;
-        self.save()
+        compile(&index, &node, TABLE)
+    }
+
+    /// Compiles the cluster for this node and makes the kernel enforce it, exactly as the agent does:
+    /// an incremental transaction, then the conntrack entries of pods whose policy may have narrowed deleted.
+    pub fn sync(&mut self) -> Result<SyncReport> {
+        let ruleset = self.compile();
+        let report = self.dataplane.sync(&ruleset)?;
+        self.save()?;
+        Ok(report)
+    }
+
+    /// Keep established connections when policy narrows (the older enforcers' behaviour).
+    pub fn set_keep_established(&mut self, keep: bool) {
+        self.dataplane.keep_established = keep;
     }
 
     /// The ruleset currently compiled, as nft text.
     pub fn ruleset_text(&self) -> String {
-        let index = Index::build(&self.cluster);
-        let node = Node {
-            interfaces: self
-                .state
-                .pods
-                .iter()
-                .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
-                .collect(),
-        };
-        compile(&index, &node, TABLE).render_table()
+        self.compile().render_table()
     }
 
-    fn locate(&self, e: &Endpoint, family: IpFamily) -> Result<(String, Option<IpAddr>)> {
+    /// The namespace of an endpoint and its address of `family`.
+    pub fn locate(&self, e: &Endpoint, family: IpFamily) -> Result<(String, Option<IpAddr>)> {
         let host = match e {
             Endpoint::Pod(k) => self
                 .state

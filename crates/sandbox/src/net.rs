@@ -23,7 +23,16 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()
         let listener: TcpListener = sock.into();
         handles.push(std::thread::spawn(move || {
             for mut s in listener.incoming().flatten() {
-                let _ = s.write_all(b"ok\n");
+                // Greet, then echo until the client goes away (long-lived connections for tests).
+                std::thread::spawn(move || {
+                    let _ = s.write_all(b"ok\n");
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
         }));
     }
@@ -51,6 +60,27 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()
         let _ = h.join();
     }
     Ok(())
+}
+
+/// Holds one TCP connection open for `duration`, exchanging a byte every `interval`; returns one flag per
+/// exchange (whether the echo came back within `interval`). Bounded by `duration`.
+pub fn hold(ip: IpAddr, port: u16, duration: Duration, interval: Duration) -> std::io::Result<Vec<bool>> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(1))?;
+    s.set_read_timeout(Some(interval))?;
+    let mut greeting = [0u8; 3];
+    s.read_exact(&mut greeting)?;
+    let end = Instant::now() + duration;
+    let mut out = Vec::new();
+    while Instant::now() < end {
+        let started = Instant::now();
+        let ok = s.write_all(b"x").is_ok() && {
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b), Ok(1))
+        };
+        out.push(ok);
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    }
+    Ok(out)
 }
 
 /// One connection attempt: TCP handshake, a UDP request answered, or an SCTP INIT answered by INIT-ACK.

@@ -20,6 +20,87 @@ fn sandbox(run_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run palisade")
 }
 
+const PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default, labels: {app: client}}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.244.9.1, podIPs: [{ip: 10.244.9.1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: default, labels: {app: server}}
+spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
+status: {podIP: 10.244.9.2, podIPs: [{ip: 10.244.9.2}]}
+"#;
+
+const DENY_SERVER_INGRESS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-server-ingress, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress]
+"#;
+
+/// Holds a connection client -> server for 3 s and applies the deny policy after 1.2 s; returns the holder's
+/// timeline (`.` an echo came back, `X` it did not).
+fn hold_while_denying(dir: &std::path::Path, name: &str, keep_established: bool) -> String {
+    let holder = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["sandbox", "hold", "--name", name, "--from", "default/client", "--to", "default/server"])
+        .args(["--port", "80", "--seconds", "3", "--interval-ms", "100"])
+        .env("PALISADE_RUN_DIR", dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let policy = dir.join("deny.yaml");
+    std::fs::write(&policy, DENY_SERVER_INGRESS).unwrap();
+    let mut args = vec!["apply", "--name", name, "-f", policy.to_str().unwrap()];
+    if keep_established {
+        args.push("--keep-established");
+    }
+    let applied = sandbox(dir, &args);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let out = holder.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Conntrack keeps established flows for days; a change that stops admitting one must cut it, unless the
+/// older behaviour is asked for.
+#[test]
+fn an_established_connection_is_cut_when_policy_stops_admitting_it() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("palisade-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pods.yaml");
+    std::fs::write(&file, PODS).unwrap();
+    let name = format!("c{}", std::process::id() % 100_000);
+    let up = sandbox(&dir, &["up", "--name", &name, "-f", file.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+
+    let kept = hold_while_denying(&dir, &name, true);
+    let deleted = sandbox(&dir, &["delete", "--name", &name, "netpol", "deny-server-ingress"]);
+    assert!(deleted.status.success());
+    let cut = hold_while_denying(&dir, &name, false);
+    let new_conn = sandbox(
+        &dir,
+        &["probe", "--name", &name, "--from", "default/client", "--to", "default/server", "--port", "80"],
+    );
+    let down = sandbox(&dir, &["down", "--name", &name]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(down.status.success());
+
+    assert!(kept.len() >= 20 && !kept.contains('X'), "with --keep-established the flow survives: {kept}");
+    assert!(cut.starts_with("....."), "the flow works before the change: {cut}");
+    let first_loss = cut.find('X').unwrap_or_else(|| panic!("the flow must be cut: {cut}"));
+    assert!(cut[first_loss..].chars().all(|c| c == 'X'), "once cut it stays cut: {cut}");
+    assert_eq!(new_conn.status.code(), Some(1), "new connections are refused too");
+}
+
 const CLUSTER: &str = r#"
 apiVersion: v1
 kind: Pod

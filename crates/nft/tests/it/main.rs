@@ -1,6 +1,8 @@
 //! The compiled ruleset for the reference policy (a snapshot people read) and the dataplane's behaviour
 //! against the recording fake.
 
+mod live;
+
 use palisade_engine::{Cluster, Index, ObjectKey, load_str};
 use palisade_nft::{Dataplane, NftDataplane, Node, Recorder, compile};
 
@@ -33,19 +35,29 @@ fn only_local_pods_get_chains() {
 }
 
 #[test]
-fn sync_replaces_atomically_and_skips_no_ops() {
+fn sync_replaces_atomically_then_applies_deltas() {
     let c = seed();
     let rs = compile(&Index::build(&c), &node(&c), "palisade");
     let mut dp = NftDataplane::new(Recorder::default(), Recorder::default());
-    dp.sync(&rs, true).unwrap();
-    dp.sync(&rs, true).unwrap();
-    assert_eq!(dp.nft.scripts.len(), 1, "an unchanged ruleset applies nothing");
+    assert!(dp.sync(&rs).unwrap().full, "the first sync replaces the table");
+    assert_eq!(dp.sync(&rs).unwrap().statements, 0, "an unchanged ruleset applies nothing");
+    assert_eq!(dp.nft.scripts.len(), 1);
     assert!(dp.nft.scripts[0].starts_with("table inet palisade {}\ndelete table inet palisade\ntable inet palisade {"));
-    assert_eq!(dp.conntrack.flushes, 1);
-    let mut other = rs.clone();
-    other.chains.pop();
+
+    // Remove frontend from the cluster: db's ingress loses a peer, so db's flows are forgotten.
+    let mut c2 = c.clone();
+    c2.delete(palisade_engine::Kind::Pod, "default", "frontend");
+    let rs2 = compile(&Index::build(&c2), &node(&c2), "palisade");
+    let report = dp.sync(&rs2).unwrap();
+    assert!(!report.full);
+    insta::assert_snapshot!(dp.nft.scripts[1]);
+    let db: std::net::IpAddr = "10.244.1.1".parse().unwrap();
+    assert_eq!(dp.conntrack.deletes, vec![(None, Some(db))]);
+
+    // Widening (frontend back) deletes nothing; keep_established suppresses deletes altogether.
+    dp.sync(&rs).unwrap();
+    assert_eq!(dp.conntrack.deletes.len(), 1);
     dp.keep_established = true;
-    dp.sync(&other, true).unwrap();
-    assert_eq!(dp.nft.scripts.len(), 2);
-    assert_eq!(dp.conntrack.flushes, 1, "keep_established leaves conntrack alone");
+    dp.sync(&rs2).unwrap();
+    assert_eq!(dp.conntrack.deletes.len(), 1);
 }

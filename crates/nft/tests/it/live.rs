@@ -1,0 +1,123 @@
+//! Live: an incremental transaction leaves the kernel exactly where a full replace would. Needs root and nft;
+//! runs in a network namespace of its own.
+
+use std::process::Command;
+
+use palisade_engine::synth::{Shape, objects};
+use palisade_engine::{Cluster, Index, Object};
+use palisade_nft::{Nft, NftCommand, Node, compile, delta};
+use serde_json::Value;
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn live_ready() -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let nft = Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(root && nft || std::env::var_os("CI").is_none(), "CI must run live tests as root with nft");
+    root && nft
+}
+
+/// The table as the kernel lists it, with handles dropped and element/rule order normalised.
+fn listing(ns: &str) -> Vec<String> {
+    let out =
+        Command::new("ip").args(["netns", "exec", ns, "nft", "-j", "list", "table", "inet", "t"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut items: Vec<String> = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("metainfo").is_none())
+        .map(|o| {
+            let mut o = o.clone();
+            for kind in ["set", "map", "rule", "chain", "table"] {
+                if let Some(inner) = o.get_mut(kind).and_then(Value::as_object_mut) {
+                    inner.remove("handle");
+                    if let Some(Value::Array(e)) = inner.get_mut("elem") {
+                        e.sort_by_key(|x| x.to_string());
+                    }
+                }
+            }
+            o.to_string()
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+fn ruleset(cluster: &Cluster) -> palisade_nft::Ruleset {
+    let index = Index::build(cluster);
+    // Every third pod is local to this node.
+    let node = Node {
+        interfaces: index
+            .pods()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 0)
+            .map(|(i, p)| (p.key.clone(), format!("v{i}")))
+            .collect(),
+    };
+    compile(&index, &node, "t")
+}
+
+#[test]
+fn deltas_equal_full_replaces() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let ns = Netns(format!("palisade-t{}-nft", std::process::id()));
+    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap().success());
+    let mut nft = NftCommand { netns: Some(ns.0.clone()) };
+
+    let all = objects(Shape { pods: 120, policies: 30, seed: 3 });
+    let mut cluster = Cluster::from_objects(all.iter().cloned());
+    let mut applied = ruleset(&cluster);
+    nft.apply(&applied.render_replace()).unwrap();
+    // A walk of changes: remove policies, relabel and remove pods, bring policies back.
+    let policies: Vec<Object> = all.iter().filter(|o| matches!(o, Object::NetworkPolicy(_))).cloned().collect();
+    let mut changed = 0;
+    for step in 0..12 {
+        match step % 4 {
+            0 => {
+                if let Some(Object::NetworkPolicy(p)) = policies.get(step) {
+                    let key = palisade_engine::model::namespace_of(&p.metadata).to_owned();
+                    cluster.delete(palisade_engine::Kind::NetworkPolicy, &key, p.metadata.name.as_deref().unwrap());
+                }
+            }
+            1 => {
+                let (k, pod) = cluster.pods().nth(step * 5).map(|(k, p)| (k.clone(), p.clone())).unwrap();
+                let mut pod = pod;
+                pod.metadata.labels.get_or_insert_with(Default::default).insert("app".into(), format!("app-{step}"));
+                let _ = k;
+                cluster.apply(Object::Pod(Box::new(pod)));
+            }
+            2 => {
+                let k = cluster.pods().nth(step * 3).map(|(k, _)| k.clone()).unwrap();
+                cluster.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
+            }
+            _ => {
+                for p in policies.iter().take(step) {
+                    cluster.apply(p.clone());
+                }
+            }
+        }
+        let desired = ruleset(&cluster);
+        let d = delta(&applied, &desired);
+        if !d.is_empty() {
+            changed += 1;
+            nft.apply(&d.script).unwrap_or_else(|e| panic!("step {step}: {e}\n{}", d.script));
+        }
+        let incremental = listing(&ns.0);
+        nft.apply(&desired.render_replace()).unwrap();
+        assert_eq!(incremental, listing(&ns.0), "step {step}: the delta and the full replace differ");
+        applied = desired;
+    }
+    assert!(changed >= 8, "the walk must change the ruleset ({changed} changes)");
+}
