@@ -14,6 +14,24 @@ use crate::commands::TextJson;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Per-packet cost and update latency of the nftables dataplane in a sandbox (needs root and nft):
+    /// no ruleset vs the Palisade ruleset vs the same policies as linear rules.
+    Dataplane {
+        #[arg(long, default_value_t = 10000)]
+        pods: usize,
+        #[arg(long, default_value_t = 1000)]
+        policies: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds per traffic measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Single label changes timed for the update latency (at least 50 for a meaningful p99).
+        #[arg(long, default_value_t = 60)]
+        changes: usize,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
     /// Time the full connectivity matrix with the engine (and the reference evaluator with --reference).
     Engine {
         #[arg(long, default_value_t = 1000)]
@@ -32,6 +50,49 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Dataplane { pods, policies, rounds, seconds, changes, output } => {
+            let opts = palisade_sandbox::bench::Options {
+                pods,
+                policies,
+                rounds,
+                measure: std::time::Duration::from_secs_f64(seconds.clamp(0.2, 30.0)),
+                changes,
+            };
+            let name = format!("bench{}", std::process::id() % 100_000);
+            let r = palisade_sandbox::bench::run(&name, &crate::sandbox::helper()?, opts)?;
+            let mut out = std::io::stdout().lock();
+            match output {
+                TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?,
+                TextJson::Text => {
+                    writeln!(
+                        out,
+                        "cluster: {} pods ({} local), {} policies -> {} rules, {} set/map elements; linear: {} rules",
+                        r.pods, r.local_pods, r.policies, r.rules, r.set_elements, r.linear_rules
+                    )?;
+                    writeln!(
+                        out,
+                        "new TCP connections/s: none {:.0}, palisade {:.0} ({:.3}x), linear {:.0} ({:.3}x)",
+                        r.baseline_conn_per_s,
+                        r.palisade_conn_per_s,
+                        r.conn_ratio,
+                        r.linear_conn_per_s,
+                        r.linear_conn_ratio
+                    )?;
+                    writeln!(
+                        out,
+                        "bulk TCP Gbit/s:       none {:.2}, palisade {:.2} ({:.3}x)",
+                        r.baseline_gbps, r.palisade_gbps, r.throughput_ratio
+                    )?;
+                    writeln!(out, "full ruleset load:     {:.0} ms (median of 5)", r.full_load_ms)?;
+                    writeln!(
+                        out,
+                        "label change -> kernel: p50 {:.1} ms, p99 {:.1} ms",
+                        r.update_p50_ms, r.update_p99_ms
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Engine { pods, policies, seed, reference, output } => {
             engine(pods, policies, seed, reference, output)
         }

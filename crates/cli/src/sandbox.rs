@@ -132,8 +132,22 @@ pub enum SandboxCommand {
         udp: Vec<u16>,
         #[arg(long, value_delimiter = ',')]
         sctp: Vec<u16>,
+        /// TCP ports that read and discard (throughput benchmarks).
+        #[arg(long, value_delimiter = ',')]
+        sink: Vec<u16>,
         #[arg(long)]
         ready: Option<PathBuf>,
+    },
+    /// (internal) Benchmark client: `crr` counts new connections, `stream` counts bytes, for --ms.
+    #[command(name = "bench-client", hide = true)]
+    BenchClient {
+        mode: String,
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 2000)]
+        ms: u64,
     },
     /// (internal) Probe targets `IP,PORT,PROTO` from inside a namespace; prints 1 or 0 per target.
     #[command(name = "probe-raw", hide = true)]
@@ -319,9 +333,18 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 writeln!(out, "sandbox {name:?} removed")?;
             }
         }
-        SandboxCommand::Serve { tcp, udp, sctp, ready } => {
-            let (t, u, s) = (tcp.clone(), udp.clone(), sctp.clone());
-            let server = std::thread::spawn(move || palisade_sandbox::net::serve(&t, &u, &s));
+        SandboxCommand::BenchClient { mode, ip, port, ms } => {
+            let d = Duration::from_millis(ms.min(30_000));
+            let n = match mode.as_str() {
+                "crr" => palisade_sandbox::net::connect_loop(ip, port, d),
+                "stream" => palisade_sandbox::net::stream(ip, port, d),
+                other => bail!("unknown mode {other:?} (crr or stream)"),
+            };
+            writeln!(out, "{n}")?;
+        }
+        SandboxCommand::Serve { tcp, udp, sctp, sink, ready } => {
+            let (t, u, s, k) = (tcp.clone(), udp.clone(), sctp.clone(), sink.clone());
+            let server = std::thread::spawn(move || palisade_sandbox::net::serve(&t, &u, &s, &k));
             // Listeners bind within milliseconds; report readiness once they had the chance to.
             std::thread::sleep(Duration::from_millis(30));
             if server.is_finished() {

@@ -144,7 +144,14 @@ impl Index {
         for (i, p) in pods.iter().enumerate() {
             members[p.class].push(i);
         }
-        let empty_labels = Labels::new();
+        // Classes by namespace: selection and most peers range over one namespace, or a few.
+        let mut ns_classes: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (ci, c) in classes.iter().enumerate() {
+            if !c.host_network {
+                ns_classes.entry(c.namespace.as_str()).or_default().push(ci);
+            }
+        }
+        let no_classes: Vec<usize> = Vec::new();
 
         // Selector peers are resolved per class; cache them since many policies repeat the same peer.
         let mut peer_cache: HashMap<Peer, [BitSet; 2]> = HashMap::new();
@@ -155,17 +162,16 @@ impl Index {
             let sets = match peer {
                 Peer::Pods { namespaces: scope, pods: sel } => {
                     let mut s = BitSet::new(n);
-                    for (ci, c) in classes.iter().enumerate() {
-                        if c.host_network {
-                            continue;
-                        }
-                        let ns_ok = match scope {
-                            NamespaceScope::Own(ns) => *ns == c.namespace,
-                            NamespaceScope::Selector(nsel) => {
-                                nsel.matches(namespaces.get(&c.namespace).unwrap_or(&empty_labels))
-                            }
-                        };
-                        if ns_ok && sel.matches(&c.labels) {
+                    let in_scope: Vec<&Vec<usize>> = match scope {
+                        NamespaceScope::Own(ns) => vec![ns_classes.get(ns.as_str()).unwrap_or(&no_classes)],
+                        NamespaceScope::Selector(nsel) => namespaces
+                            .iter()
+                            .filter(|(_, labels)| nsel.matches(labels))
+                            .map(|(ns, _)| ns_classes.get(ns.as_str()).unwrap_or(&no_classes))
+                            .collect(),
+                    };
+                    for &ci in in_scope.into_iter().flatten() {
+                        if sel.matches(&classes[ci].labels) {
                             for &p in &members[ci] {
                                 s.insert(p);
                             }
@@ -220,10 +226,11 @@ impl Index {
             let egress = index_rules(policy.egress.as_deref());
             policies.push(IndexedPolicy { policy, ingress, egress });
         }
+        let ns_classes: HashMap<String, Vec<usize>> = ns_classes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         for (pi, p) in policies.iter().enumerate() {
-            for c in classes.iter_mut() {
-                if c.host_network || c.namespace != p.policy.key.namespace || !p.policy.pod_selector.matches(&c.labels)
-                {
+            for &ci in ns_classes.get(&p.policy.key.namespace).unwrap_or(&no_classes) {
+                let c = &mut classes[ci];
+                if !p.policy.pod_selector.matches(&c.labels) {
                     continue;
                 }
                 if p.policy.ingress.is_some() {

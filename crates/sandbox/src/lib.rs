@@ -20,6 +20,7 @@ use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Obje
 use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile};
 use serde::{Deserialize, Serialize};
 
+pub mod bench;
 pub mod net;
 pub mod sctp;
 
@@ -107,6 +108,11 @@ pub struct Sandbox {
     /// Remove everything when dropped (tests, live conformance); a `sandbox up` keeps it.
     pub ephemeral: bool,
     dataplane: NftDataplane<NftCommand, ConntrackCommand>,
+    /// Pods treated as local to the node without a namespace of their own (benchmarks: a node with many
+    /// pods whose traffic is not generated). Not persisted.
+    phantom: BTreeMap<ObjectKey, String>,
+    /// Write the state after each change (off for benchmarks, whose clusters are large and throwaway).
+    persist: bool,
 }
 
 fn protocol_of(p: Protocol) -> &'static str {
@@ -171,6 +177,8 @@ impl Sandbox {
                 NftCommand { netns: Some(node.clone()) },
                 ConntrackCommand { netns: Some(node.clone()) },
             ),
+            phantom: BTreeMap::new(),
+            persist: true,
         };
         // From here on a failure tears down what was made.
         sb.ephemeral = true;
@@ -204,7 +212,16 @@ impl Sandbox {
         let node = format!("{NETNS_PREFIX}{name}-node");
         let dataplane =
             NftDataplane::new(NftCommand { netns: Some(node.clone()) }, ConntrackCommand { netns: Some(node) });
-        let mut sb = Sandbox { state, cluster, dir, helper: helper.to_owned(), ephemeral: false, dataplane };
+        let mut sb = Sandbox {
+            state,
+            cluster,
+            dir,
+            helper: helper.to_owned(),
+            ephemeral: false,
+            dataplane,
+            phantom: BTreeMap::new(),
+            persist: true,
+        };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
         let current = sb.compile();
         sb.dataplane.assume_applied(current);
@@ -224,6 +241,9 @@ impl Sandbox {
     }
 
     fn save(&mut self) -> Result<()> {
+        if !self.persist {
+            return Ok(());
+        }
         self.state.objects = self
             .cluster
             .namespaces()
@@ -407,9 +427,66 @@ impl Sandbox {
                 .pods
                 .iter()
                 .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
+                .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
         };
         compile(&index, &node, TABLE)
+    }
+
+    /// The compiled ruleset and the index it came from.
+    pub fn compiled(&self) -> (Index, Ruleset) {
+        let r = self.compile();
+        (Index::build(&self.cluster), r)
+    }
+
+    /// Benchmarks: add pods that exist only as policy peers or phantom local pods (no namespaces), and stop
+    /// persisting state. `local` names the pods to treat as local, with made-up interface names.
+    pub fn add_synthetic(&mut self, objects: &[Object], local: &[ObjectKey]) -> Result<SyncReport> {
+        self.persist = false;
+        for o in objects {
+            self.cluster.apply(o.clone());
+        }
+        for (i, k) in local.iter().enumerate() {
+            self.phantom.insert(k.clone(), format!("{}s{i}", self.state.tag));
+        }
+        self.sync()
+    }
+
+    /// Benchmarks: change objects of the cluster without touching namespaces, then sync.
+    pub fn apply_synthetic(&mut self, objects: &[Object]) -> Result<SyncReport> {
+        for o in objects {
+            self.cluster.apply(o.clone());
+        }
+        self.sync()
+    }
+
+    /// Applies an nft script in the node namespace (benchmarks: alternative rulesets).
+    pub fn nft_apply(&mut self, script: &str) -> Result<()> {
+        Ok(self.dataplane.nft.apply(script)?)
+    }
+
+    /// Forgets what the dataplane believes is applied, so the next sync is a full replace.
+    pub fn force_full_sync(&mut self) -> Result<SyncReport> {
+        let r = self.compile();
+        Ok(self.dataplane.resync(&r)?)
+    }
+
+    /// Runs a helper subcommand of the palisade binary inside a host's namespace and returns its stdout.
+    pub fn run_in(&self, netns: &str, args: &[&str]) -> Result<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(&self.helper)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running a helper"))?;
+        if !out.status.success() {
+            return Err(SandboxError::Command {
+                command: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Compiles the cluster for this node and makes the kernel enforce it, exactly as the agent does:

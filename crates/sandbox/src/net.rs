@@ -11,8 +11,19 @@ use socket2::{Domain, Socket, Type};
 use crate::sctp;
 
 /// Serves every port until killed. Each listener runs on its own thread.
-pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()> {
+pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16]) -> std::io::Result<()> {
     let mut handles = Vec::new();
+    for &port in sink {
+        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
+        handles.push(std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                });
+            }
+        }));
+    }
     for &port in tcp {
         // One dual-stack listener serves IPv4 and IPv6.
         let sock = Socket::new(Domain::IPV6, Type::STREAM, None)?;
@@ -60,6 +71,37 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16]) -> std::io::Result<()
         let _ = h.join();
     }
     Ok(())
+}
+
+/// Benchmarks: new TCP connections (connect, read the greeting, close) for `duration`; returns how many.
+pub fn connect_loop(ip: IpAddr, port: u16, duration: Duration) -> u64 {
+    let addr = SocketAddr::new(ip, port);
+    let end = Instant::now() + duration;
+    let mut n = 0;
+    while Instant::now() < end {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            let mut b = [0u8; 3];
+            if s.read_exact(&mut b).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Benchmarks: one TCP stream of bulk data for `duration`; returns the bytes sent.
+pub fn stream(ip: IpAddr, port: u16, duration: Duration) -> u64 {
+    let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(1)) else { return 0 };
+    let buf = vec![0x5au8; 256 * 1024];
+    let end = Instant::now() + duration;
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        match s.write(&buf) {
+            Ok(n) => sent += n as u64,
+            Err(_) => break,
+        }
+    }
+    sent
 }
 
 /// Holds one TCP connection open for `duration`, exchanging a byte every `interval`; returns one flag per

@@ -1,0 +1,253 @@
+//! `palisade bench dataplane`: per-packet cost and update latency of the Palisade ruleset, in one sandbox,
+//! against no ruleset and against the same policies as linear rules, measured in the same run.
+
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use palisade_engine::synth::{Shape, objects};
+use palisade_engine::{Endpoint, IpFamily, Object, ObjectKey};
+use palisade_nft::compile::render_linear;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Result, Sandbox, SandboxError, io};
+
+/// Options of one benchmark run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub pods: usize,
+    pub policies: usize,
+    /// Rounds of the three scenarios, interleaved to average out drift.
+    pub rounds: usize,
+    /// Length of each traffic measurement.
+    pub measure: Duration,
+    /// Single label changes timed for the update latency.
+    pub changes: usize,
+}
+
+/// The results; JSON field names as the issue specifies.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pods: usize,
+    pub policies: usize,
+    pub local_pods: usize,
+    pub rules: usize,
+    pub set_elements: usize,
+    pub linear_rules: usize,
+    pub baseline_conn_per_s: f64,
+    pub palisade_conn_per_s: f64,
+    pub linear_conn_per_s: f64,
+    pub conn_ratio: f64,
+    pub linear_conn_ratio: f64,
+    pub baseline_gbps: f64,
+    pub palisade_gbps: f64,
+    pub throughput_ratio: f64,
+    pub full_load_ms: f64,
+    pub update_p50_ms: f64,
+    pub update_p99_ms: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).copied().unwrap_or(0.0)
+}
+
+struct Killer(Child);
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const ECHO_PORT: u16 = 5201;
+const SINK_PORT: u16 = 5202;
+
+fn bench_objects() -> Vec<Object> {
+    let text = format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: bench}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: bench, labels: {{app: bench-client}}}}
+spec: {{containers: [{{name: c}}]}}
+status: {{podIP: 10.250.0.1, podIPs: [{{ip: 10.250.0.1}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: server, namespace: bench, labels: {{app: bench-server}}}}
+spec: {{containers: [{{name: c, ports: [{{containerPort: {ECHO_PORT}}}]}}]}}
+status: {{podIP: 10.250.0.2, podIPs: [{{ip: 10.250.0.2}}]}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: default-deny, namespace: bench}}
+spec: {{podSelector: {{}}, policyTypes: [Ingress, Egress]}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: server-from-client, namespace: bench}}
+spec:
+  podSelector: {{matchLabels: {{app: bench-server}}}}
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{app: bench-client}}}}}}]
+    ports: [{{port: {ECHO_PORT}, endPort: {SINK_PORT}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: client-to-server, namespace: bench}}
+spec:
+  podSelector: {{matchLabels: {{app: bench-client}}}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{{podSelector: {{matchLabels: {{app: bench-server}}}}}}]
+"#
+    );
+    palisade_engine::load_str("bench", &text).objects.into_iter().map(|o| o.value).collect()
+}
+
+/// Runs the whole benchmark in a fresh, ephemeral sandbox named `name`.
+pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report> {
+    let mut sb = Sandbox::up(name, &bench_objects(), &[], helper)?;
+    sb.ephemeral = true;
+    let client = Endpoint::Pod(ObjectKey::new("bench", "client"));
+    let server = Endpoint::Pod(ObjectKey::new("bench", "server"));
+    let (client_ns, _) = sb.locate(&client, IpFamily::V4)?;
+    let (server_ns, server_ip) = sb.locate(&server, IpFamily::V4)?;
+    let server_ip: IpAddr = server_ip.ok_or_else(|| SandboxError::Invalid("the server has no address".into()))?;
+    let _sink = Killer(
+        Command::new("ip")
+            .args(["netns", "exec", &server_ns])
+            .arg(helper)
+            .args(["sandbox", "serve", "--sink", &SINK_PORT.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io("starting the sink"))?,
+    );
+
+    // The synthetic cluster: every pod a peer; one in ten local to this node (chains, map entries).
+    let synthetic = objects(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
+    let local: Vec<ObjectKey> = synthetic
+        .iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) => Some(ObjectKey::new(
+                palisade_engine::model::namespace_of(&p.metadata),
+                p.metadata.name.as_deref().unwrap_or(""),
+            )),
+            _ => None,
+        })
+        .step_by(10)
+        .collect();
+    sb.add_synthetic(&synthetic, &local)?;
+    let (index, ruleset) = sb.compiled();
+    let (rules, set_elements) = ruleset.size();
+    let full_script = ruleset.render_replace();
+
+    // Full load: replace the whole table, median of 5.
+    let mut loads = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        sb.nft_apply(&full_script)?;
+        loads.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let full_load_ms = median(loads);
+
+    let node = palisade_nft::Node {
+        interfaces: local.iter().cloned().enumerate().map(|(i, k)| (k, format!("x{i}"))).collect(),
+    };
+    let (linear_script, linear_rules) = render_linear(
+        &index,
+        &node,
+        crate::TABLE,
+        &format!("ip daddr {server_ip} tcp dport {ECHO_PORT}-{SINK_PORT} accept"),
+    );
+    let empty = format!("table inet {t} {{}}\ndelete table inet {t}\ntable inet {t} {{}}\n", t = crate::TABLE);
+
+    let ms = opts.measure.as_millis().to_string();
+    let measure = |sb: &Sandbox, mode: &str, port: u16| -> Result<f64> {
+        let out = sb.run_in(
+            &client_ns,
+            &[
+                "sandbox",
+                "bench-client",
+                mode,
+                "--ip",
+                &server_ip.to_string(),
+                "--port",
+                &port.to_string(),
+                "--ms",
+                &ms,
+            ],
+        )?;
+        Ok(out.trim().parse::<f64>().unwrap_or(0.0) / opts.measure.as_secs_f64())
+    };
+    let (mut base_c, mut pal_c, mut lin_c, mut base_t, mut pal_t) = (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..opts.rounds.max(1) {
+        sb.nft_apply(&empty)?;
+        base_c.push(measure(&sb, "crr", ECHO_PORT)?);
+        base_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
+        sb.nft_apply(&full_script)?;
+        pal_c.push(measure(&sb, "crr", ECHO_PORT)?);
+        pal_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
+        sb.nft_apply(&linear_script)?;
+        lin_c.push(measure(&sb, "crr", ECHO_PORT)?);
+    }
+    sb.force_full_sync()?;
+
+    // Update latency: one pod label change at a time, from the change to the kernel holding the new rules.
+    let mut pod = synthetic
+        .iter()
+        .find_map(|o| match o {
+            Object::Pod(p) if local.first().is_some_and(|k| Some(k.name.as_str()) == p.metadata.name.as_deref()) => {
+                Some(p.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| SandboxError::Invalid("no local synthetic pod".into()))?;
+    let mut latencies = Vec::new();
+    for i in 0..opts.changes {
+        let labels = pod.metadata.labels.get_or_insert_with(Default::default);
+        labels.insert("app".into(), format!("app-{}", i % 40));
+        let t = Instant::now();
+        sb.apply_synthetic(&[Object::Pod(pod.clone())])?;
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+
+    let (bc, pc, lc, bt, pt) = (median(base_c), median(pal_c), median(lin_c), median(base_t), median(pal_t));
+    Ok(Report {
+        pods: opts.pods,
+        policies: opts.policies,
+        local_pods: local.len(),
+        rules,
+        set_elements,
+        linear_rules,
+        baseline_conn_per_s: bc,
+        palisade_conn_per_s: pc,
+        linear_conn_per_s: lc,
+        conn_ratio: pc / bc.max(1e-9),
+        linear_conn_ratio: lc / bc.max(1e-9),
+        baseline_gbps: bt,
+        palisade_gbps: pt,
+        throughput_ratio: pt / bt.max(1e-9),
+        full_load_ms,
+        update_p50_ms: percentile(latencies.clone(), 0.5),
+        update_p99_ms: percentile(latencies, 0.99),
+    })
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| json!({}))
+    }
+}
