@@ -95,7 +95,7 @@ pub fn explain_policy(np: &NetworkPolicy) -> String {
         .filter_map(|(on, name)| on.then_some(name))
         .collect();
     let note =
-        if explicit { "" } else { " (policyTypes omitted: Ingress, plus Egress because an egress section exists)" };
+        if explicit { "" } else { " (policyTypes omitted: Ingress, plus Egress because there are egress rules)" };
     let note = if !explicit && policy.egress.is_none() { " (policyTypes omitted: Ingress by default)" } else { note };
     let _ =
         writeln!(out, "  Isolates: {}{note}", if dirs.is_empty() { "nothing".to_owned() } else { dirs.join(" and ") });

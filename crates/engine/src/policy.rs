@@ -196,7 +196,8 @@ impl Policy {
         let ns = namespace_of(&policy.metadata).to_owned();
         let key = ObjectKey::new(&ns, policy.metadata.name.as_deref().unwrap_or(""));
         let spec = policy.spec.clone().unwrap_or_default();
-        let (ingress_type, egress_type) = effective_policy_types(spec.policy_types.as_deref(), spec.egress.is_some());
+        let (ingress_type, egress_type) =
+            effective_policy_types(spec.policy_types.as_deref(), spec.egress.as_ref().is_some_and(|e| !e.is_empty()));
         let lower_rules = |rules: Vec<RawRule>| {
             rules
                 .into_iter()
@@ -228,11 +229,12 @@ impl Policy {
     }
 }
 
-/// The directions a policy isolates: its `policyTypes`, or when omitted Ingress, plus Egress if it has an egress section.
-pub fn effective_policy_types(policy_types: Option<&[String]>, has_egress_section: bool) -> (bool, bool) {
+/// The directions a policy isolates: its `policyTypes`, or when omitted Ingress, plus Egress if it has egress
+/// rules (`SetDefaults_NetworkPolicy`: `len(spec.Egress) != 0`; an empty `egress: []` does not count).
+pub fn effective_policy_types(policy_types: Option<&[String]>, has_egress_rules: bool) -> (bool, bool) {
     match policy_types {
         Some(types) if !types.is_empty() => (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress")),
-        _ => (true, has_egress_section),
+        _ => (true, has_egress_rules),
     }
 }
 
@@ -287,5 +289,15 @@ mod tests {
         assert_eq!(t(None, true), (true, true));
         assert_eq!(t(Some(&["Egress"]), false), (false, true));
         assert_eq!(t(Some(&[]), true), (true, true));
+    }
+
+    #[test]
+    fn empty_egress_list_without_policy_types_does_not_isolate_egress() {
+        let np: NetworkPolicy = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "p"}, "spec": {"podSelector": {}, "egress": []}}),
+        )
+        .unwrap();
+        let p = Policy::lower(&np);
+        assert!(p.ingress.is_some() && p.egress.is_none());
     }
 }

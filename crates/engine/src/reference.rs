@@ -86,7 +86,8 @@ fn direction_allows(
         }
         let types = spec.policy_types.as_deref().unwrap_or_default();
         let has_type = if types.is_empty() {
-            ingress || spec.egress.is_some()
+            // Defaulting (SetDefaults_NetworkPolicy): Ingress, plus Egress when there are egress rules.
+            ingress || spec.egress.as_ref().is_some_and(|e| !e.is_empty())
         } else {
             types.iter().any(|t| t == if ingress { "Ingress" } else { "Egress" })
         };
