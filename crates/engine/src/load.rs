@@ -52,6 +52,8 @@ pub struct Skipped {
     pub origin: Origin,
     pub kind: String,
     pub name: String,
+    /// The document, for tools that model more kinds (workloads, Services).
+    pub value: Value,
 }
 
 impl fmt::Display for Skipped {
@@ -117,9 +119,17 @@ pub fn load_value(origin: Origin, doc: Value, out: &mut Loaded) {
             out.errors.push(LoadError { origin, message: "items: expected a list".to_owned() });
             return;
         };
+        // An item without `kind` takes the list's kind minus `List` (`PodList` items are Pods).
+        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_owned);
         for (i, item) in items.iter().enumerate() {
             let o = Origin { item: Some(i), ..origin.clone() };
-            load_value(o, item.clone(), out);
+            let mut item = item.clone();
+            if let (Some(k), Some(m)) = (&item_kind, item.as_object_mut())
+                && !m.contains_key("kind")
+            {
+                m.insert("kind".into(), Value::String(k.clone()));
+            }
+            load_value(o, item, out);
         }
         return;
     }
@@ -129,11 +139,15 @@ pub fn load_value(origin: Origin, doc: Value, out: &mut Loaded) {
         "Namespace" | "Pod" => "v1",
         "NetworkPolicy" => "networking.k8s.io/v1",
         _ => {
-            out.skipped.push(Skipped { origin, kind, name });
+            out.skipped.push(Skipped { origin, kind, name, value: doc });
             return;
         }
     };
-    if api_version != expected {
+    // NetworkPolicy was served as extensions/v1beta1 with the same schema; List items often omit apiVersion.
+    let accepted = api_version == expected
+        || api_version.is_empty()
+        || (kind == "NetworkPolicy" && api_version == "extensions/v1beta1");
+    if !accepted {
         out.errors.push(LoadError {
             origin,
             message: format!("{kind} {name:?}: apiVersion {api_version:?} is not supported (expected {expected:?})"),

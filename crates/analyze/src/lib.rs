@@ -1,0 +1,12 @@
+//! Workload-level analysis of manifests, before any cluster runs them: the connectivity list (agreeing with
+//! netpol-analyzer's `list`), lint findings, and the difference between two versions.
+//!
+//! Invariant: no I/O; callers pass loaded manifests and get values back.
+
+pub mod connlist;
+pub mod model;
+pub mod ports;
+
+pub use connlist::{Connection, connlist, render_txt};
+pub use model::{Model, Workload};
+pub use ports::PortSet;
