@@ -4,10 +4,10 @@
 use std::net::Ipv4Addr;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use palisade_engine::ObjectKey;
 use palisade_engine::cidr::{IpBlock, parse_cidr_sloppy};
 use palisade_engine::model::namespace_of;
 use palisade_engine::policy::{Direction, NamespaceScope, Peer, Policy, PortMatch, Rule};
-use palisade_engine::{ObjectKey, Protocol};
 use serde::Serialize;
 
 use crate::model::{Model, Workload};
@@ -71,31 +71,93 @@ fn partition(policies: &[(palisade_engine::Origin, NetworkPolicy)], direction: D
     cuts.windows(2).map(|w| (w[0] as u32, (w[1] - 1) as u32)).collect()
 }
 
-struct Analysis<'a> {
-    model: &'a Model,
-    /// Lowered policies with their keys.
-    policies: Vec<Policy>,
+/// The other end of a direction's question: a workload (possibly one the model does not hold, such as a
+/// kube-dns stand-in) or an external range.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Other<'a> {
+    Workload(&'a Workload),
+    External(u32, u32),
 }
 
-impl Analysis<'_> {
-    fn peer_matches(&self, peer: &Peer, policy_ns: &str, other: &Endpoint) -> bool {
+/// Policies lowered once, with the workloads each selects per direction.
+pub(crate) struct Analysis<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) policies: Vec<Policy>,
+    /// Per workload: ids of the policies selecting it for ingress / egress.
+    selecting: Vec<[Vec<usize>; 2]>,
+    kube_dns: Workload,
+}
+
+fn dslot(d: Direction) -> usize {
+    match d {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
+}
+
+impl<'a> Analysis<'a> {
+    pub(crate) fn new(model: &'a Model) -> Self {
+        let policies: Vec<Policy> = model.policies.iter().map(|(_, p)| Policy::lower(p)).collect();
+        let selecting = model
+            .workloads
+            .iter()
+            .map(|w| {
+                let mut s = [Vec::new(), Vec::new()];
+                for (i, p) in policies.iter().enumerate() {
+                    if p.key.namespace == w.namespace && p.pod_selector.matches(&w.labels) {
+                        for d in [Direction::Ingress, Direction::Egress] {
+                            if p.rules(d).is_some() {
+                                s[dslot(d)].push(i);
+                            }
+                        }
+                    }
+                }
+                s
+            })
+            .collect();
+        let kube_dns = model
+            .workloads
+            .iter()
+            .find(|w| w.namespace == "kube-system" && w.labels.get("k8s-app").map(String::as_str) == Some("kube-dns"))
+            .cloned()
+            .unwrap_or_else(|| Workload {
+                namespace: "kube-system".into(),
+                name: "kube-dns".into(),
+                kind: "Deployment".into(),
+                labels: [("k8s-app".to_owned(), "kube-dns".to_owned())].into(),
+                ports: Vec::new(),
+                ips: Vec::new(),
+                origin: palisade_engine::Origin { source: String::new(), document: 0, item: None },
+            });
+        Analysis { model, policies, selecting, kube_dns }
+    }
+
+    pub(crate) fn dns_target(&self) -> Workload {
+        self.kube_dns.clone()
+    }
+
+    fn peer_matches(&self, peer: &Peer, other: Other<'_>) -> bool {
         match (peer, other) {
-            (Peer::IpBlock(b), Endpoint::External(a, z)) => block_ranges(b).iter().any(|(lo, hi)| lo <= a && z <= hi),
-            (Peer::Pods { namespaces, pods }, Endpoint::Workload(w)) => {
-                let w = &self.model.workloads[*w];
+            (Peer::IpBlock(b), Other::External(a, z)) => block_ranges(b).iter().any(|(lo, hi)| *lo <= a && z <= *hi),
+            (Peer::Pods { namespaces, pods }, Other::Workload(w)) => {
                 let ns_ok = match namespaces {
                     NamespaceScope::Own(ns) => *ns == w.namespace,
                     NamespaceScope::Selector(sel) => sel.matches(&self.model.namespace_labels(&w.namespace)),
                 };
-                let _ = policy_ns;
                 ns_ok && pods.matches(&w.labels)
             }
             _ => false,
         }
     }
 
+    /// Whether a rule's peers match the workload (an empty list matches everyone).
+    pub(crate) fn rule_matches_workload(&self, rule: &Rule, w: usize) -> bool {
+        let other = Other::Workload(&self.model.workloads[w]);
+        rule.peers.as_ref().is_none_or(|ps| ps.iter().any(|p| self.peer_matches(p, other)))
+    }
+
     /// The ports one rule admits toward `dest` (named ports resolve on the destination workload).
-    fn rule_ports(rule: &Rule, dest: Option<&Workload>) -> PortSet {
+    pub(crate) fn rule_ports(rule: &Rule, dest: Option<&Workload>) -> PortSet {
         let Some(entries) = &rule.ports else { return PortSet::all() };
         let mut out = PortSet::none();
         for e in entries {
@@ -116,28 +178,43 @@ impl Analysis<'_> {
         out
     }
 
-    /// What `subject`'s policies of `direction` allow with `other`; `dest` is the connection's destination.
-    fn direction(&self, subject: usize, direction: Direction, other: &Endpoint, dest: Option<&Workload>) -> PortSet {
-        let w = &self.model.workloads[subject];
-        let mut selected = false;
+    /// What the subject's policies of `direction` allow with `other`, or `None` when none selects it.
+    fn allowed_by(
+        &self,
+        policy_ids: &[usize],
+        direction: Direction,
+        other: Other<'_>,
+        dest: Option<&Workload>,
+    ) -> Option<PortSet> {
+        if policy_ids.is_empty() {
+            return None;
+        }
         let mut allowed = PortSet::none();
-        for p in &self.policies {
-            if p.key.namespace != w.namespace || !p.pod_selector.matches(&w.labels) {
-                continue;
-            }
-            let Some(rules) = p.rules(direction) else { continue };
-            selected = true;
-            for rule in rules {
-                let peer_ok = match &rule.peers {
-                    None => true,
-                    Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, &p.key.namespace, other)),
-                };
-                if peer_ok {
+        for &pi in policy_ids {
+            for rule in self.policies[pi].rules(direction).unwrap_or_default() {
+                if rule.peers.as_ref().is_none_or(|ps| ps.iter().any(|p| self.peer_matches(p, other))) {
                     allowed = allowed.union(&Self::rule_ports(rule, dest));
                 }
             }
         }
-        if selected { allowed } else { PortSet::all() }
+        Some(allowed)
+    }
+
+    /// A workload's side for a direction toward another workload: `None` when not isolated.
+    pub(crate) fn side(&self, subject: usize, direction: Direction, other: usize) -> Option<PortSet> {
+        let dest = if direction == Direction::Egress { other } else { subject };
+        self.allowed_by(
+            &self.selecting[subject][dslot(direction)],
+            direction,
+            Other::Workload(&self.model.workloads[other]),
+            Some(&self.model.workloads[dest]),
+        )
+    }
+
+    /// What a workload's egress allows toward any workload (even one not in the model).
+    pub(crate) fn egress_to(&self, subject: usize, dest: &Workload) -> PortSet {
+        self.allowed_by(&self.selecting[subject][1], Direction::Egress, Other::Workload(dest), Some(dest))
+            .unwrap_or_else(PortSet::all)
     }
 
     fn allowed(&self, src: &Endpoint, dst: &Endpoint) -> PortSet {
@@ -145,18 +222,27 @@ impl Analysis<'_> {
             Endpoint::Workload(d) => Some(&self.model.workloads[*d]),
             Endpoint::External(..) => None,
         };
-        let egress = match src {
-            Endpoint::Workload(s) => self.direction(*s, Direction::Egress, dst, dest),
-            Endpoint::External(..) => PortSet::all(),
+        let as_other = |e: &Endpoint| match e {
+            Endpoint::Workload(w) => Other::Workload(&self.model.workloads[*w]),
+            Endpoint::External(a, b) => Other::External(*a, *b),
         };
-        if egress.is_empty() {
-            return egress;
+        let egress = match src {
+            Endpoint::Workload(s) => self.allowed_by(&self.selecting[*s][1], Direction::Egress, as_other(dst), dest),
+            Endpoint::External(..) => None,
+        };
+        if egress.as_ref().is_some_and(PortSet::is_empty) {
+            return PortSet::none();
         }
         let ingress = match dst {
-            Endpoint::Workload(d) => self.direction(*d, Direction::Ingress, src, dest),
-            Endpoint::External(..) => PortSet::all(),
+            Endpoint::Workload(d) => self.allowed_by(&self.selecting[*d][0], Direction::Ingress, as_other(src), dest),
+            Endpoint::External(..) => None,
         };
-        egress.intersect(&ingress)
+        match (egress, ingress) {
+            (None, None) => PortSet::all(),
+            (Some(e), None) => e,
+            (None, Some(i)) => i,
+            (Some(e), Some(i)) => e.intersect(&i),
+        }
     }
 }
 
@@ -170,7 +256,7 @@ pub fn endpoint_name(model: &Model, e: &Endpoint) -> String {
 
 /// Every allowed connection, sorted by source then destination as byte strings.
 pub fn connlist(model: &Model) -> Vec<Connection> {
-    let analysis = Analysis { model, policies: model.policies.iter().map(|(_, p)| Policy::lower(p)).collect() };
+    let analysis = Analysis::new(model);
     let sources = partition(&model.policies, Direction::Ingress);
     let dests = partition(&model.policies, Direction::Egress);
     let n = model.workloads.len();
@@ -213,9 +299,4 @@ pub fn render_txt(conns: &[Connection]) -> String {
 /// The key of a policy, for messages.
 pub fn policy_key(np: &NetworkPolicy) -> ObjectKey {
     ObjectKey::new(namespace_of(&np.metadata), np.metadata.name.as_deref().unwrap_or(""))
-}
-
-/// Protocols, re-exported for renderers.
-pub fn protocols() -> [Protocol; 3] {
-    crate::ports::PROTOCOLS
 }

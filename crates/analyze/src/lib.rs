@@ -4,8 +4,11 @@
 //! Invariant: no I/O; callers pass loaded manifests and get values back.
 
 pub mod connlist;
+pub mod diff;
+pub mod lint;
 pub mod model;
 pub mod ports;
+pub mod render;
 
 pub use connlist::{Connection, connlist, render_txt};
 pub use model::{Model, Workload};

@@ -22,6 +22,8 @@ pub struct Workload {
     pub kind: String,
     pub labels: Labels,
     pub ports: Vec<ContainerPort>,
+    /// Pod addresses, when the manifests carry them (`status.podIPs`).
+    pub ips: Vec<std::net::IpAddr>,
     pub origin: Origin,
 }
 
@@ -112,18 +114,21 @@ impl Model {
                         Some(r) => (r.name.clone(), if r.kind.is_empty() { "Pod".to_owned() } else { r.kind.clone() }),
                         None => (name.clone(), "Pod".to_owned()),
                     };
+                    // Replicas of one owner are one workload (the first pod's labels and ports).
                     let key = (namespace.clone(), wname.clone(), kind.clone());
-                    if by_owner.contains_key(&key) {
-                        continue; // replicas of one owner are one workload
+                    let facts = palisade_engine::model::PodFacts::of(p);
+                    if let Some(&i) = by_owner.get(&key) {
+                        m.workloads[i].ips.extend(facts.ips);
+                        continue;
                     }
-                    let ports = palisade_engine::model::PodFacts::of(p).ports;
                     by_owner.insert(key, m.workloads.len());
                     m.workloads.push(Workload {
                         namespace,
                         name: wname,
                         kind,
                         labels: p.metadata.labels.clone().unwrap_or_default(),
-                        ports,
+                        ports: facts.ports,
+                        ips: facts.ips,
                         origin: o.origin.clone(),
                     });
                 }
@@ -151,6 +156,7 @@ impl Model {
                     kind: s.kind.clone(),
                     labels: labels_at(template.pointer("/metadata/labels").unwrap_or(&Value::Null)),
                     ports: ports_of_containers(template.pointer("/spec/containers")),
+                    ips: Vec::new(),
                     origin: s.origin.clone(),
                 });
             } else if s.kind == "Service" {

@@ -56,6 +56,28 @@ pub enum MatrixFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ListFormat {
+    Txt,
+    Json,
+    Dot,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum GetFormat {
     Wide,
     Json,
@@ -135,6 +157,27 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum)]
         output: Option<GetFormat>,
     },
+    /// Every allowed connection between workloads and outside address ranges (netpol-analyzer's `list` form).
+    List {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        #[arg(short = 'o', long, value_enum, default_value = "txt")]
+        output: ListFormat,
+    },
+    /// Findings about policies people get wrong: exit 1 when one is a warning or worse.
+    Lint {
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: LintFormat,
+    },
+    /// Connections added, removed and changed between two versions of the manifests: exit 1 if any.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: DiffFormat,
+    },
     /// Run conformance cases (files or folders) against the engine.
     Conformance {
         #[arg(required = true, num_args = 1..)]
@@ -174,6 +217,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get { resource, files, namespace, all_namespaces, output } => {
             get(resource, &files, namespace.as_deref(), all_namespaces, output)
         }
+        Command::List { files, output } => crate::analysis::list(&files, output),
+        Command::Lint { files, output } => crate::analysis::lint(&files, output),
+        Command::Diff { old, new, output } => crate::analysis::diff(&old, &new, output),
         Command::Conformance { paths, live: false } => conformance(&paths),
         Command::Conformance { paths, live: true } => crate::sandbox::conformance_live(&paths),
         Command::Sandbox { what } => crate::sandbox::run(what),

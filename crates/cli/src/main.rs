@@ -1,5 +1,6 @@
 //! `palisade`: Kubernetes NetworkPolicy made real and visible.
 
+mod analysis;
 mod bench;
 mod commands;
 mod demo;

@@ -5,7 +5,7 @@
 //! to one chain per selecting policy; peers and ports live in named sets, so a packet walks
 //! O(policies selecting the pod) rules whatever the cluster size.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -105,6 +105,25 @@ fn merge<T: Copy + Ord>(mut ranges: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) 
     out
 }
 
+/// Adds a set unless an identical one exists; returns the name rules should reference. Many rules peer with
+/// the same pods (the same selector in several policies), so sharing keeps the table small.
+fn intern(
+    rs: &mut Ruleset,
+    seen: &mut HashMap<(&'static str, bool, BTreeSet<String>), String>,
+    name: String,
+    kind: &'static str,
+    interval: bool,
+    elements: BTreeSet<String>,
+) -> String {
+    let key = (kind, interval, elements);
+    if let Some(existing) = seen.get(&key) {
+        return existing.clone();
+    }
+    rs.sets.push(Set { name: name.clone(), kind, interval, elements: key.2.clone() });
+    seen.insert(key, name.clone());
+    name
+}
+
 /// Compiles the rules for the node's local pods; every pod of the cluster is a possible peer.
 pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     let mut rs = Ruleset {
@@ -142,6 +161,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
         }
     }
     let policies: Vec<_> = index.policies().collect();
+    let mut seen = HashMap::new();
     for &(pi, d) in &needed {
         let policy = policies[pi];
         let base = format!("pol_{}__{}_{}", ident(&policy.key.namespace), ident(&policy.key.name), &d.as_str()[..3]);
@@ -206,8 +226,8 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                         }
                         peer_pods = Some(union);
                         if !addrs.is_empty() {
-                            let name = format!("{base}{ri}_pods{fam}");
-                            rs.sets.push(Set { name: name.clone(), kind: addr_type, interval: false, elements: addrs });
+                            let name =
+                                intern(&mut rs, &mut seen, format!("{base}{ri}_pods{fam}"), addr_type, false, addrs);
                             peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
                         }
                         let v4 = family == IpFamily::V4;
@@ -216,8 +236,8 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                             .map(|(a, z)| range_elem(num_ip(a, v4), num_ip(z, v4)))
                             .collect();
                         if !ranges.is_empty() {
-                            let name = format!("{base}{ri}_cidr{fam}");
-                            rs.sets.push(Set { name: name.clone(), kind: addr_type, interval: true, elements: ranges });
+                            let name =
+                                intern(&mut rs, &mut seen, format!("{base}{ri}_cidr{fam}"), addr_type, true, ranges);
                             peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
                         }
                     }
@@ -230,13 +250,14 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                     port_exprs.push(String::new());
                 }
                 if !ports.is_empty() {
-                    let name = format!("{base}{ri}_ports{fam}");
-                    rs.sets.push(Set {
-                        name: name.clone(),
-                        kind: "inet_proto . inet_service",
-                        interval: true,
-                        elements: ports.clone(),
-                    });
+                    let name = intern(
+                        &mut rs,
+                        &mut seen,
+                        format!("{base}{ri}_ports{fam}"),
+                        "inet_proto . inet_service",
+                        true,
+                        ports.clone(),
+                    );
                     port_exprs.push(format!("meta l4proto . th dport @{name} "));
                 }
                 if !named.is_empty() {
@@ -262,17 +283,12 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                         }
                     }
                     if !elems.is_empty() {
-                        let name = format!("{base}{ri}_named{fam}");
-                        rs.sets.push(Set {
-                            name: name.clone(),
-                            kind: if family == IpFamily::V4 {
-                                "ipv4_addr . inet_proto . inet_service"
-                            } else {
-                                "ipv6_addr . inet_proto . inet_service"
-                            },
-                            interval: false,
-                            elements: elems,
-                        });
+                        let kind = if family == IpFamily::V4 {
+                            "ipv4_addr . inet_proto . inet_service"
+                        } else {
+                            "ipv6_addr . inet_proto . inet_service"
+                        };
+                        let name = intern(&mut rs, &mut seen, format!("{base}{ri}_named{fam}"), kind, false, elems);
                         port_exprs.push(format!("{ipk} {dest_dir} . meta l4proto . th dport @{name} "));
                     }
                 }

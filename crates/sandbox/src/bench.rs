@@ -193,14 +193,19 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
         Ok(out.trim().parse::<f64>().unwrap_or(0.0) / opts.measure.as_secs_f64())
     };
     let (mut base_c, mut pal_c, mut lin_c, mut base_t, mut pal_t) = (vec![], vec![], vec![], vec![], vec![]);
+    // Replacing a large table frees the old one in the background (RCU); let that finish before measuring.
+    let settle = || std::thread::sleep(Duration::from_secs(2));
     for _ in 0..opts.rounds.max(1) {
         sb.nft_apply(&empty)?;
+        settle();
         base_c.push(measure(&sb, "crr", ECHO_PORT)?);
         base_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
         sb.nft_apply(&full_script)?;
+        settle();
         pal_c.push(measure(&sb, "crr", ECHO_PORT)?);
         pal_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
         sb.nft_apply(&linear_script)?;
+        settle();
         lin_c.push(measure(&sb, "crr", ECHO_PORT)?);
     }
     sb.force_full_sync()?;

@@ -1,4 +1,6 @@
-//! The 42 netpol-analyzer scenarios of the conformance corpus: Palisade's list must equal theirs.
+//! The 42 netpol-analyzer scenarios of the conformance corpus (Palisade's list must equal theirs), and lint.
+
+mod lint;
 
 use std::path::{Path, PathBuf};
 
