@@ -1,10 +1,12 @@
 //! Every allowed connection between workloads and address ranges outside the cluster, in netpol-analyzer's
 //! `list` form (conformance/netpol-analyzer/SEMANTICS.md).
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use palisade_engine::ObjectKey;
+use palisade_engine::bitset::BitSet;
 use palisade_engine::cidr::{IpBlock, parse_cidr_sloppy};
 use palisade_engine::model::namespace_of;
 use palisade_engine::policy::{Direction, NamespaceScope, Peer, Policy, PortMatch, Rule};
@@ -84,7 +86,9 @@ pub(crate) struct Analysis<'a> {
     pub(crate) model: &'a Model,
     pub(crate) policies: Vec<Policy>,
     /// Per workload: ids of the policies selecting it for ingress / egress.
-    selecting: Vec<[Vec<usize>; 2]>,
+    pub(crate) selecting: Vec<[Vec<usize>; 2]>,
+    /// Per workload and direction: an id shared by workloads selected by exactly the same policies.
+    set_ids: Vec<[usize; 2]>,
     kube_dns: Workload,
 }
 
@@ -98,7 +102,7 @@ fn dslot(d: Direction) -> usize {
 impl<'a> Analysis<'a> {
     pub(crate) fn new(model: &'a Model) -> Self {
         let policies: Vec<Policy> = model.policies.iter().map(|(_, p)| Policy::lower(p)).collect();
-        let selecting = model
+        let selecting: Vec<[Vec<usize>; 2]> = model
             .workloads
             .iter()
             .map(|w| {
@@ -129,7 +133,21 @@ impl<'a> Analysis<'a> {
                 ips: Vec::new(),
                 origin: palisade_engine::Origin { source: String::new(), document: 0, item: None },
             });
-        Analysis { model, policies, selecting, kube_dns }
+        let mut interned: HashMap<Vec<usize>, usize> = HashMap::new();
+        let set_ids = selecting
+            .iter()
+            .map(|s: &[Vec<usize>; 2]| {
+                [0, 1].map(|i| {
+                    let next = interned.len();
+                    *interned.entry(s[i].clone()).or_insert(next)
+                })
+            })
+            .collect();
+        Analysis { model, policies, selecting, set_ids, kube_dns }
+    }
+
+    pub(crate) fn set_id(&self, w: usize, d: Direction) -> usize {
+        self.set_ids[w][dslot(d)]
     }
 
     pub(crate) fn dns_target(&self) -> Workload {
@@ -255,40 +273,145 @@ pub fn endpoint_name(model: &Model, e: &Endpoint) -> String {
 }
 
 /// Every allowed connection, sorted by source then destination as byte strings.
+///
+/// Between workloads the answer depends only on which rules of the two sides match (and, for named ports,
+/// on the destination), so pairs are keyed by (policies, matching-rule mask) of each side and computed once.
 pub fn connlist(model: &Model) -> Vec<Connection> {
     let analysis = Analysis::new(model);
     let sources = partition(&model.policies, Direction::Ingress);
     let dests = partition(&model.policies, Direction::Egress);
     let n = model.workloads.len();
-    let mut out = Vec::new();
-    let mut push = |src: Endpoint, dst: Endpoint| {
-        let ports = analysis.allowed(&src, &dst);
+    let names: Vec<String> = model.workloads.iter().map(ToString::to_string).collect();
+    let ext_names = |v: &[(u32, u32)]| v.iter().map(|(a, b)| external_name(*a, *b)).collect::<Vec<_>>();
+    let (source_names, dest_names) = (ext_names(&sources), ext_names(&dests));
+    // Ranks of every name, so sorting compares integers.
+    let mut all: Vec<&str> = names.iter().chain(&source_names).chain(&dest_names).map(String::as_str).collect();
+    all.sort_unstable();
+    all.dedup();
+    let rank = |s: &str| all.binary_search(&s).unwrap_or(0);
+    let wrank: Vec<usize> = names.iter().map(|s| rank(s)).collect();
+
+    let mut out: Vec<(usize, usize, Connection)> = Vec::new();
+    let mut emit = |rs: usize, rd: usize, src: &str, dst: &str, ports: PortSet| {
         if !ports.is_empty() {
-            out.push(Connection {
-                src: endpoint_name(model, &src),
-                dst: endpoint_name(model, &dst),
-                conn: ports.to_string(),
-                ports,
-            });
+            out.push((rs, rd, Connection { src: src.to_owned(), dst: dst.to_owned(), conn: ports.to_string(), ports }));
         }
     };
-    for s in 0..n {
-        for d in 0..n {
-            if s != d && model.workloads[s].to_string() != model.workloads[d].to_string() {
-                push(Endpoint::Workload(s), Endpoint::Workload(d));
+
+    // Rule matches as bitsets over workloads: matches[policy][direction][rule].
+    let matches: Vec<[Vec<BitSet>; 2]> = analysis
+        .policies
+        .iter()
+        .map(|p| {
+            [Direction::Ingress, Direction::Egress].map(|d| {
+                p.rules(d)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        let mut b = BitSet::new(n);
+                        for w in 0..n {
+                            if analysis.rule_matches_workload(r, w) {
+                                b.insert(w);
+                            }
+                        }
+                        b
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    // Each workload's rules per direction, flattened: (policy, rule).
+    let rules_of = |w: usize, d: Direction| -> Vec<(usize, usize)> {
+        analysis.selecting[w][dslot(d)]
+            .iter()
+            .flat_map(|&pi| (0..analysis.policies[pi].rules(d).map_or(0, <[_]>::len)).map(move |r| (pi, r)))
+            .collect()
+    };
+    let egress_rules: Vec<Vec<(usize, usize)>> = (0..n).map(|w| rules_of(w, Direction::Egress)).collect();
+    let ingress_rules: Vec<Vec<(usize, usize)>> = (0..n).map(|w| rules_of(w, Direction::Ingress)).collect();
+    let named = |(pi, r): (usize, usize), d: Direction| {
+        analysis.policies[pi]
+            .rules(d)
+            .and_then(|rs| rs.get(r))
+            .is_some_and(|rule| rule.ports.iter().flatten().any(|e| matches!(e.port, PortMatch::Named(_))))
+    };
+    let mask = |rules: &[(usize, usize)], d: Direction, other: usize| -> u64 {
+        let mut m = 0u64;
+        for (bit, &(pi, r)) in rules.iter().enumerate() {
+            if matches[pi][dslot(d)][r].contains(other) {
+                m |= 1 << bit;
             }
         }
-        for &(a, b) in &dests {
-            push(Endpoint::Workload(s), Endpoint::External(a, b));
+        m
+    };
+    let union_of = |rules: &[(usize, usize)], m: u64, d: Direction, dest: &Workload| -> PortSet {
+        let mut acc = PortSet::none();
+        for (bit, &(pi, r)) in rules.iter().enumerate() {
+            if m & (1 << bit) != 0
+                && let Some(rule) = analysis.policies[pi].rules(d).and_then(|rs| rs.get(r))
+            {
+                acc = acc.union(&Analysis::rule_ports(rule, Some(dest)));
+            }
         }
-    }
-    for &(a, b) in &sources {
+        acc
+    };
+    type Key = (usize, u64, usize, u64, usize);
+    let mut cache: HashMap<Key, PortSet> = HashMap::new();
+    for s in 0..n {
+        let er = &egress_rules[s];
         for d in 0..n {
-            push(Endpoint::External(a, b), Endpoint::Workload(d));
+            if s == d || names[s] == names[d] {
+                continue;
+            }
+            let ir = &ingress_rules[d];
+            let ports = if er.len() > 64 || ir.len() > 64 {
+                analysis.allowed(&Endpoint::Workload(s), &Endpoint::Workload(d))
+            } else {
+                let (me, mi) = (mask(er, Direction::Egress, d), mask(ir, Direction::Ingress, s));
+                let uses_names = er.iter().enumerate().any(|(b, &x)| me & (1 << b) != 0 && named(x, Direction::Egress))
+                    || ir.iter().enumerate().any(|(b, &x)| mi & (1 << b) != 0 && named(x, Direction::Ingress));
+                let key: Key = (s, me, d, mi, if uses_names { d } else { usize::MAX });
+                // Key on the rule lists' owners (the sides' selecting sets), not on s and d themselves.
+                let key = (
+                    analysis.set_id(s, Direction::Egress),
+                    key.1,
+                    analysis.set_id(d, Direction::Ingress),
+                    key.3,
+                    key.4,
+                );
+                cache
+                    .entry(key)
+                    .or_insert_with(|| {
+                        let dest = &model.workloads[d];
+                        // Isolation comes from being selected, even by a policy without rules.
+                        let e =
+                            (!analysis.selecting[s][1].is_empty()).then(|| union_of(er, me, Direction::Egress, dest));
+                        let i =
+                            (!analysis.selecting[d][0].is_empty()).then(|| union_of(ir, mi, Direction::Ingress, dest));
+                        match (e, i) {
+                            (None, None) => PortSet::all(),
+                            (Some(e), None) => e,
+                            (None, Some(i)) => i,
+                            (Some(e), Some(i)) => e.intersect(&i),
+                        }
+                    })
+                    .clone()
+            };
+            emit(wrank[s], wrank[d], &names[s], &names[d], ports);
+        }
+        for (j, &(a, b)) in dests.iter().enumerate() {
+            let ports = analysis.allowed(&Endpoint::Workload(s), &Endpoint::External(a, b));
+            emit(wrank[s], rank(&dest_names[j]), &names[s], &dest_names[j], ports);
         }
     }
-    out.sort_by(|x, y| (x.src.as_bytes(), x.dst.as_bytes()).cmp(&(y.src.as_bytes(), y.dst.as_bytes())));
-    out
+    for (j, &(a, b)) in sources.iter().enumerate() {
+        for d in 0..n {
+            let ports = analysis.allowed(&Endpoint::External(a, b), &Endpoint::Workload(d));
+            emit(rank(&source_names[j]), wrank[d], &source_names[j], &names[d], ports);
+        }
+    }
+    out.sort_unstable_by_key(|(a, b, _)| (*a, *b));
+    out.into_iter().map(|(_, _, c)| c).collect()
 }
 
 /// The `txt` form: one `SRC => DST : CONN` line per connection.
@@ -299,4 +422,43 @@ pub fn render_txt(conns: &[Connection]) -> String {
 /// The key of a policy, for messages.
 pub fn policy_key(np: &NetworkPolicy) -> ObjectKey {
     ObjectKey::new(namespace_of(&np.metadata), np.metadata.name.as_deref().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_engine::synth::{Shape, manifests};
+    use palisade_engine::{Loaded, Origin, load::load_value};
+
+    /// The memoised pair computation equals asking each pair directly.
+    #[test]
+    fn memoised_list_equals_pairwise_answers() {
+        for seed in 1..4 {
+            let mut loaded = Loaded::default();
+            for (i, v) in manifests(Shape { pods: 150, policies: 60, seed }).into_iter().enumerate() {
+                load_value(Origin { source: "s".into(), document: i + 1, item: None }, v, &mut loaded);
+            }
+            let model = Model::from_loaded(&loaded);
+            let analysis = Analysis::new(&model);
+            let listed: HashMap<(String, String), String> =
+                connlist(&model).into_iter().map(|c| ((c.src, c.dst), c.conn)).collect();
+            let mut expected = 0;
+            for s in 0..model.workloads.len() {
+                for d in 0..model.workloads.len() {
+                    if s == d {
+                        continue;
+                    }
+                    let ports = analysis.allowed(&Endpoint::Workload(s), &Endpoint::Workload(d));
+                    let key = (model.workloads[s].to_string(), model.workloads[d].to_string());
+                    if ports.is_empty() {
+                        assert!(!listed.contains_key(&key), "{key:?}");
+                    } else {
+                        expected += 1;
+                        assert_eq!(listed.get(&key), Some(&ports.to_string()), "{key:?}");
+                    }
+                }
+            }
+            assert!(expected > 0);
+        }
+    }
 }

@@ -14,6 +14,17 @@ use crate::commands::TextJson;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Time the workload connectivity list on a synthetic cluster (every pod its own workload).
+    List {
+        #[arg(long, default_value_t = 2000)]
+        workloads: usize,
+        #[arg(long, default_value_t = 500)]
+        policies: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
     /// Per-packet cost and update latency of the nftables dataplane in a sandbox (needs root and nft):
     /// no ruleset vs the Palisade ruleset vs the same policies as linear rules.
     Dataplane {
@@ -50,6 +61,38 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::List { workloads, policies, seed, output } => {
+            let mut loaded = palisade_engine::Loaded::default();
+            for (i, v) in
+                palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed }).into_iter().enumerate()
+            {
+                let origin = palisade_engine::Origin { source: "synthetic".into(), document: i + 1, item: None };
+                palisade_engine::load::load_value(origin, v, &mut loaded);
+            }
+            let t = Instant::now();
+            let model = palisade_analyze::Model::from_loaded(&loaded);
+            let conns = palisade_analyze::connlist(&model);
+            let text = palisade_analyze::render_txt(&conns);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let mut out = std::io::stdout().lock();
+            match output {
+                TextJson::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"workloads": model.workloads.len(), "policies": policies, "connections": conns.len(), "bytes": text.len(), "list_ms": ms})
+                    )?
+                )?,
+                TextJson::Text => writeln!(
+                    out,
+                    "{} workloads, {policies} policies: {} connections listed ({} bytes of txt) in {ms:.0} ms",
+                    model.workloads.len(),
+                    conns.len(),
+                    text.len()
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Dataplane { pods, policies, rounds, seconds, changes, output } => {
             let opts = palisade_sandbox::bench::Options {
                 pods,
