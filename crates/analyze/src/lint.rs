@@ -312,6 +312,17 @@ pub fn lint(model: &Model) -> Vec<Finding> {
                         if matches(namespaces, pods) {
                             continue;
                         }
+                        // Only judge peers confined to namespaces these manifests describe (kube-dns, say, lives
+                        // in a namespace an application's manifests rarely include).
+                        let known = match namespaces {
+                            NamespaceScope::Own(ns) => model.workloads.iter().any(|w| &w.namespace == ns),
+                            NamespaceScope::Selector(s) => {
+                                !s.is_empty() && model.namespaces.values().any(|labels| s.matches(labels))
+                            }
+                        };
+                        if !known {
+                            continue;
+                        }
                         let field = format!("{rule_path}.{peers_field}[{pe}]");
                         let both =
                             matches!(namespaces, NamespaceScope::Selector(s) if !s.is_empty()) && !pods.is_empty();

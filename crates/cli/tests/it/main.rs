@@ -1,5 +1,6 @@
 //! End-to-end tests of the `palisade` command: exit codes and what people read (snapshots).
 
+mod analysis;
 mod live;
 
 use std::process::{Command, Output};
