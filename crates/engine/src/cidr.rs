@@ -77,6 +77,11 @@ impl IpBlock {
     }
 }
 
+/// An address as a number (IPv4 in the low 32 bits), for range arithmetic.
+pub fn ip_to_u128(ip: IpAddr) -> u128 {
+    to_u128(ip)
+}
+
 fn to_u128(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v) => u32::from(v).into(),

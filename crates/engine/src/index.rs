@@ -144,6 +144,15 @@ impl Index {
         for (i, p) in pods.iter().enumerate() {
             members[p.class].push(i);
         }
+        // Pod addresses per family, sorted, for ipBlock peers.
+        let mut by_addr: [Vec<(u128, usize)>; 2] = [Vec::new(), Vec::new()];
+        for (i, p) in pods.iter().enumerate() {
+            for ip in &p.facts.ips {
+                by_addr[family_slot(IpFamily::of(ip))].push((crate::cidr::ip_to_u128(*ip), i));
+            }
+        }
+        by_addr[0].sort_unstable();
+        by_addr[1].sort_unstable();
         // Classes by namespace: selection and most peers range over one namespace, or a few.
         let mut ns_classes: HashMap<&str, Vec<usize>> = HashMap::new();
         for (ci, c) in classes.iter().enumerate() {
@@ -180,12 +189,18 @@ impl Index {
                     [s.clone(), s]
                 }
                 Peer::IpBlock(block) => {
+                    // Pod addresses sorted once: each range of the block is a binary search away.
                     let mut sets = [BitSet::new(n), BitSet::new(n)];
-                    for (i, p) in pods.iter().enumerate() {
-                        for ip in &p.facts.ips {
-                            if block.contains(ip) {
-                                sets[family_slot(IpFamily::of(ip))].insert(i);
+                    let slot = family_slot(if block.cidr.addr().is_ipv4() { IpFamily::V4 } else { IpFamily::V6 });
+                    for (lo, hi) in block.ranges() {
+                        let (lo, hi) = (crate::cidr::ip_to_u128(lo), crate::cidr::ip_to_u128(hi));
+                        let list = &by_addr[slot];
+                        let start = list.partition_point(|(a, _)| *a < lo);
+                        for &(a, i) in &list[start..] {
+                            if a > hi {
+                                break;
                             }
+                            sets[slot].insert(i);
                         }
                     }
                     sets

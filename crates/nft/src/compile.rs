@@ -162,6 +162,10 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     }
     let policies: Vec<_> = index.policies().collect();
     let mut seen = HashMap::new();
+    // Pod addresses as text, per family, formatted once.
+    let ip_text: [Vec<Option<String>>; 2] =
+        [IpFamily::V4, IpFamily::V6].map(|f| pods.iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
+    let mut by_pods: [HashMap<palisade_engine::bitset::BitSet, String>; 2] = [HashMap::new(), HashMap::new()];
     for &(pi, d) in &needed {
         let policy = policies[pi];
         let base = format!("pol_{}__{}_{}", ident(&policy.key.namespace), ident(&policy.key.name), &d.as_str()[..3]);
@@ -203,7 +207,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                 match &rule.peers {
                     None => peer_exprs.push(String::new()),
                     Some(peers) => {
-                        let mut addrs = BTreeSet::new();
+                        let mut selected = palisade_engine::bitset::BitSet::new(pods.len());
                         let mut ranges: Vec<(u128, u128)> = Vec::new();
                         let mut union = palisade_engine::bitset::BitSet::new(pods.len());
                         for (pe, peer) in peers.iter().enumerate() {
@@ -211,11 +215,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                                 Peer::Pods { .. } => {
                                     let set = index.peer_pods(pi, d, ri, pe, family);
                                     union.union_with(set);
-                                    for q in set.iter() {
-                                        if let Some(ip) = pods[q].facts.ip(family) {
-                                            addrs.insert(ip.to_string());
-                                        }
-                                    }
+                                    selected.union_with(set);
                                 }
                                 Peer::IpBlock(b) if (b.cidr.addr().is_ipv4()) == (family == IpFamily::V4) => {
                                     union.union_with(index.peer_pods(pi, d, ri, pe, family));
@@ -225,9 +225,23 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                             }
                         }
                         peer_pods = Some(union);
-                        if !addrs.is_empty() {
-                            let name =
-                                intern(&mut rs, &mut seen, format!("{base}{ri}_pods{fam}"), addr_type, false, addrs);
+                        // The same pods often peer with many rules: format their addresses once per distinct set.
+                        let slot = usize::from(family == IpFamily::V6);
+                        let name = match by_pods[slot].get(&selected) {
+                            Some(name) => name.clone(),
+                            None => {
+                                let addrs: BTreeSet<String> =
+                                    selected.iter().filter_map(|q| ip_text[slot][q].clone()).collect();
+                                let name = if addrs.is_empty() {
+                                    String::new()
+                                } else {
+                                    intern(&mut rs, &mut seen, format!("{base}{ri}_pods{fam}"), addr_type, false, addrs)
+                                };
+                                by_pods[slot].insert(selected.clone(), name.clone());
+                                name
+                            }
+                        };
+                        if !name.is_empty() {
                             peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
                         }
                         let v4 = family == IpFamily::V4;
