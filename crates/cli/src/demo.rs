@@ -24,7 +24,7 @@ pub fn run() -> Result<ExitCode> {
     let name = format!("demo{}", std::process::id() % 100_000);
     writeln!(out, "== Palisade demo: {}\n", case.description)?;
     let mut sb = Sandbox::up(&name, cluster, &[], &helper()?).context("creating the sandbox")?;
-    sb.ephemeral = true; // torn down however the demo ends
+    sb.set_ephemeral(true); // torn down however the demo ends
     writeln!(out, "Created sandbox {name:?}: one network namespace per pod, routed through a node namespace")?;
     for (k, h) in sb.pods() {
         let ports: Vec<String> = h.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();

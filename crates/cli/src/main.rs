@@ -9,6 +9,9 @@ mod render;
 mod sandbox;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 use clap::Parser;
 
@@ -18,7 +21,18 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    match commands::run(cli) {
+    // Destructors do not run on Ctrl-C or SIGTERM: remove this process's temporary sandboxes, then exit.
+    let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        palisade_sandbox::cleanup_ephemeral();
+        std::process::exit(130);
+    });
+    let result = commands::run(cli);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The handler is cleaning up (which may be why the command failed); it ends the process.
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -22,6 +22,9 @@ pub enum SandboxCommand {
         name: String,
         #[arg(short = 'f', long = "filename", num_args = 1..)]
         files: Vec<PathBuf>,
+        /// A host outside the cluster, for bare-IP endpoints: `IP` or `IP=tcp/80,udp/53` (the ports it serves).
+        #[arg(long = "external")]
+        externals: Vec<String>,
     },
     /// Create or replace objects (pods get namespaces, policies get enforced).
     Apply {
@@ -174,10 +177,11 @@ fn objects(files: &[PathBuf]) -> Result<Vec<Object>> {
 pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        SandboxCommand::Up { name, files } => {
+        SandboxCommand::Up { name, files, externals } => {
             let objs = if files.is_empty() { Vec::new() } else { objects(&files)? };
-            let sb = Sandbox::up(&name, &objs, &[], &helper()?)?;
-            writeln!(out, "sandbox {:?} is up: {} pods", sb.name(), sb.pods().len())?;
+            let hosts = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
+            let sb = Sandbox::up(&name, &objs, &hosts, &helper()?)?;
+            writeln!(out, "sandbox {:?} is up: {} pods, {} outside hosts", sb.name(), sb.pods().len(), hosts.len())?;
         }
         SandboxCommand::Apply { name, files, keep_established } => {
             let objs = objects(&files)?;
@@ -387,6 +391,23 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `IP` or `IP=tcp/80,udp/53`.
+fn parse_external(s: &str) -> Result<palisade_conformance::ExternalHost> {
+    let (ip, ports) = s.split_once('=').unwrap_or((s, ""));
+    let ip: std::net::IpAddr = ip.parse().with_context(|| format!("--external {s:?}: not an IP address"))?;
+    let ports = ports
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (proto, port) = p.split_once('/').with_context(|| format!("--external {s:?}: expected PROTO/PORT"))?;
+            let proto: Protocol = proto.parse().map_err(anyhow::Error::msg)?;
+            let port: u16 = port.parse().with_context(|| format!("--external {s:?}: bad port {port:?}"))?;
+            Ok((proto, port))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(palisade_conformance::ExternalHost { ip, ports })
 }
 
 fn kind_name(k: Kind) -> &'static str {

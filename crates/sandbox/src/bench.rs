@@ -119,7 +119,7 @@ spec:
 /// Runs the whole benchmark in a fresh, ephemeral sandbox named `name`.
 pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report> {
     let mut sb = Sandbox::up(name, &bench_objects(), &[], helper)?;
-    sb.ephemeral = true;
+    sb.set_ephemeral(true);
     let client = Endpoint::Pod(ObjectKey::new("bench", "client"));
     let server = Endpoint::Pod(ObjectKey::new("bench", "server"));
     let (client_ns, _) = sb.locate(&client, IpFamily::V4)?;

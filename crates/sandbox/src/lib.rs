@@ -105,8 +105,9 @@ pub struct Sandbox {
     cluster: Cluster,
     dir: PathBuf,
     helper: PathBuf,
-    /// Remove everything when dropped (tests, live conformance); a `sandbox up` keeps it.
-    pub ephemeral: bool,
+    /// Remove everything when dropped (tests, live conformance); a `sandbox up` keeps it. Set through
+    /// [`Sandbox::set_ephemeral`] so signal handlers know about it too.
+    ephemeral: bool,
     dataplane: NftDataplane<NftCommand, ConntrackCommand>,
     /// Pods treated as local to the node without a namespace of their own (benchmarks: a node with many
     /// pods whose traffic is not generated). Not persisted.
@@ -181,7 +182,7 @@ impl Sandbox {
             persist: true,
         };
         // From here on a failure tears down what was made.
-        sb.ephemeral = true;
+        sb.set_ephemeral(true);
         ip(&["netns", "add", &node])?;
         ip(&["-n", &node, "link", "set", "lo", "up"])?;
         ip(&["-n", &node, "addr", "add", "169.254.1.1/32", "dev", "lo"])?;
@@ -193,7 +194,7 @@ impl Sandbox {
             sb.state.externals.insert(key, host);
         }
         sb.apply(objects)?;
-        sb.ephemeral = false;
+        sb.set_ephemeral(false);
         Ok(sb)
     }
 
@@ -226,6 +227,12 @@ impl Sandbox {
         let current = sb.compile();
         sb.dataplane.assume_applied(current);
         Ok(sb)
+    }
+
+    /// Makes the sandbox temporary: removed when dropped, or by [`cleanup_ephemeral`] on a signal.
+    pub fn set_ephemeral(&mut self, on: bool) {
+        self.ephemeral = on;
+        register_ephemeral(&self.state.name, on);
     }
 
     pub fn name(&self) -> &str {
@@ -586,7 +593,7 @@ impl Sandbox {
         self.state.externals.clear();
         let _ = ip(&["netns", "del", &self.node_ns()]);
         let _ = std::fs::remove_dir_all(&self.dir);
-        self.ephemeral = false;
+        self.set_ephemeral(false);
     }
 }
 
@@ -611,6 +618,46 @@ pub fn list() -> Vec<String> {
     v
 }
 
+/// Sandboxes that must not outlive this process (tests, demo, live conformance, benchmarks).
+static EPHEMERAL: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn register_ephemeral(name: &str, on: bool) {
+    if let Ok(mut v) = EPHEMERAL.lock() {
+        v.retain(|n| n != name);
+        if on {
+            v.push(name.to_owned());
+        }
+    }
+}
+
+/// Deletes every namespace whose name starts with `prefix`, killing what runs inside first.
+fn remove_namespaces(prefix: &str) -> Result<usize> {
+    let out = Command::new("ip").args(["netns", "list"]).output().map_err(io("listing namespaces"))?;
+    let mut n = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if name.starts_with(prefix) {
+            let pids = Command::new("ip").args(["netns", "pids", name]).output().map_err(io("listing pids"))?;
+            for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+            let _ = ip(&["netns", "del", name]);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Removes the sandboxes this process made to be temporary: for signal handlers (Ctrl-C, SIGTERM), where
+/// destructors do not run.
+pub fn cleanup_ephemeral() {
+    let names: Vec<String> = EPHEMERAL.lock().map(|v| v.clone()).unwrap_or_default();
+    for name in names {
+        let _ = remove_namespaces(&format!("{NETNS_PREFIX}{name}-"));
+        let _ = std::fs::remove_dir_all(run_root().join(&name));
+    }
+}
+
 /// Removes every sandbox, including leftovers whose state is gone: all `palisade-*` namespaces.
 pub fn down_all(helper: &Path) -> Result<usize> {
     let mut n = 0;
@@ -620,19 +667,7 @@ pub fn down_all(helper: &Path) -> Result<usize> {
             n += 1;
         }
     }
-    let out = Command::new("ip").args(["netns", "list"]).output().map_err(io("listing namespaces"))?;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        if name.starts_with(NETNS_PREFIX) {
-            // Kill whatever still runs inside before removing it.
-            let pids = Command::new("ip").args(["netns", "pids", name]).output().map_err(io("listing pids"))?;
-            for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-            let _ = ip(&["netns", "del", name]);
-            n += 1;
-        }
-    }
+    n += remove_namespaces(NETNS_PREFIX)?;
     let _ = std::fs::remove_dir_all(run_root());
     Ok(n)
 }
@@ -668,7 +703,7 @@ impl Backend for LiveBackend {
         self.counter += 1;
         let name = format!("{}-{}", self.prefix, self.counter);
         let mut sb = Sandbox::up(&name, objects, external_hosts, &self.helper).map_err(case_err)?;
-        sb.ephemeral = true;
+        sb.set_ephemeral(true);
         self.current = Some(sb);
         Ok(())
     }

@@ -150,3 +150,36 @@ fn replies_pass_when_the_reverse_direction_is_denied() {
     assert_eq!(forward.status.code(), Some(0), "client -> server must connect (replies pass)");
     assert_eq!(reverse.status.code(), Some(1), "server -> client must be blocked (server egress isolated)");
 }
+
+/// Ctrl-C in the middle of the demo still removes its namespaces (destructors do not run on signals).
+#[test]
+fn an_interrupted_demo_leaves_nothing_behind() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("palisade-int-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("demo")
+        .env("PALISADE_RUN_DIR", &dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("palisade-demo{}-", child.id() % 100_000);
+    let namespaces = || {
+        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(&prefix)).count()
+    };
+    // Wait (bounded) until the sandbox exists, then interrupt.
+    let start = std::time::Instant::now();
+    while namespaces() == 0 && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(namespaces() > 0, "the demo created its sandbox");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(namespaces(), 0, "no namespace of the demo is left");
+}
