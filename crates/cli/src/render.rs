@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use palisade_conformance::matrix::{Cell, ExpectedMatrix};
 use palisade_engine::explain::{describe_peer, describe_port};
-use palisade_engine::policy::{Direction, Peer};
-use palisade_engine::{Index, Matrix, NearMiss, RuleMatch, Side, Verdict};
+use palisade_engine::policy::Direction;
+use palisade_engine::{Endpoint, Index, IpFamily, Matrix, NearMiss, RuleMatch, Side, Verdict};
 
 fn peer_text(index: &Index, m: &RuleMatch) -> String {
     let Some(policy) = index.policy(&m.policy) else { return String::new() };
@@ -25,7 +25,7 @@ fn port_text(index: &Index, m: &RuleMatch) -> String {
     }
 }
 
-fn all_peers_text(index: &Index, m: &RuleMatch) -> Vec<String> {
+fn all_peers_text(index: &Index, m: &RuleMatch, other: &Endpoint, family: IpFamily) -> Vec<String> {
     let Some(policy) = index.policy(&m.policy) else { return Vec::new() };
     let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return Vec::new() };
     rule.peers
@@ -34,8 +34,8 @@ fn all_peers_text(index: &Index, m: &RuleMatch) -> Vec<String> {
         .enumerate()
         .map(|(i, p)| {
             let what = describe_peer(p);
-            let kind = if matches!(p, Peer::IpBlock(_)) { "ipBlock" } else { "selector" };
-            format!("{}.{}[{i}] ({kind}): {what}", m.rule_path(), m.direction.peers_field())
+            let why = index.peer_mismatch(p, other, family).map(|w| format!(" (no: {w})")).unwrap_or_default();
+            format!("{}.{}[{i}]: {what}{why}", m.rule_path(), m.direction.peers_field())
         })
         .collect()
 }
@@ -59,7 +59,7 @@ fn side_title(side: &Side) -> String {
     format!("{dir} {}", side.pod)
 }
 
-fn write_side(w: &mut dyn Write, index: &Index, side: &Side) -> io::Result<()> {
+fn write_side(w: &mut dyn Write, index: &Index, side: &Side, other: &Endpoint, family: IpFamily) -> io::Result<()> {
     let title = side_title(side);
     if let Some(why) = &side.exempt {
         return writeln!(w, "{title}: allowed: {why}");
@@ -122,7 +122,7 @@ fn write_side(w: &mut dyn Write, index: &Index, side: &Side) -> io::Result<()> {
                     rule.port_path(),
                     port_text(index, rule)
                 )?;
-                for p in all_peers_text(index, rule) {
+                for p in all_peers_text(index, rule, other, family) {
                     writeln!(w, "      {p}")?;
                 }
             }
@@ -138,12 +138,13 @@ pub fn verdict_text(w: &mut dyn Write, index: &Index, v: &Verdict) -> io::Result
     if v.self_connection {
         return writeln!(w, "a pod may always connect to itself");
     }
+    let family = v.connection.family;
     match &v.egress {
-        Some(side) => write_side(w, index, side)?,
+        Some(side) => write_side(w, index, side, &v.connection.to, family)?,
         None => writeln!(w, "Egress from {}: not a pod; nothing to enforce", v.connection.from)?,
     }
     match &v.ingress {
-        Some(side) => write_side(w, index, side)?,
+        Some(side) => write_side(w, index, side, &v.connection.from, family)?,
         None => writeln!(w, "Ingress to {}: not a pod; nothing to enforce", v.connection.to)?,
     }
     if !v.allowed

@@ -102,6 +102,7 @@ pub struct Index {
     terminated: Vec<ObjectKey>,
     classes: Vec<Class>,
     policies: Vec<IndexedPolicy>,
+    namespaces: std::collections::BTreeMap<String, Labels>,
 }
 
 fn family_slot(f: IpFamily) -> usize {
@@ -256,7 +257,7 @@ impl Index {
                 }
             }
         }
-        Index { pods, by_key, terminated, classes, policies }
+        Index { pods, by_key, terminated, classes, policies, namespaces }
     }
 
     pub fn pods(&self) -> &[PodEntry] {
@@ -306,6 +307,52 @@ impl Index {
     /// The container ports of a pod.
     pub fn pod_ports(&self, pod: PodId) -> &[ContainerPort] {
         &self.classes[self.pods[pod].class].ports
+    }
+
+    /// Why a peer of a rule does not match an endpoint, in words (`None` if it does match).
+    pub fn peer_mismatch(&self, peer: &Peer, other: &Endpoint, family: IpFamily) -> Option<String> {
+        let fmt_labels = |l: &Labels| {
+            if l.is_empty() {
+                "no labels".to_owned()
+            } else {
+                l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            }
+        };
+        match (peer, other) {
+            (Peer::Invalid, _) => Some("the ipBlock cannot be read".into()),
+            (Peer::IpBlock(b), Endpoint::Ip(ip)) => (!b.contains(ip)).then(|| ipblock_miss(b, ip)),
+            (Peer::IpBlock(b), Endpoint::Pod(k)) => {
+                let pod = self.pod_id(k).map(|i| &self.pods[i])?;
+                match pod.facts.ip(family) {
+                    None => Some(format!("{k} has no {family} address")),
+                    Some(ip) => (!b.contains(&ip)).then(|| ipblock_miss(b, &ip)),
+                }
+            }
+            (Peer::Pods { .. }, Endpoint::Ip(ip)) => Some(format!("{ip} is not a pod; only ipBlocks match it")),
+            (Peer::Pods { namespaces, pods }, Endpoint::Pod(k)) => {
+                let pod = self.pod_id(k).map(|i| &self.pods[i])?;
+                if self.classes[pod.class].host_network {
+                    return Some(format!("{k} uses the host network; selectors do not match it"));
+                }
+                match namespaces {
+                    NamespaceScope::Own(ns) if *ns != k.namespace => {
+                        return Some(format!(
+                            "{k} is in namespace {}, and this peer only selects pods of {ns}",
+                            k.namespace
+                        ));
+                    }
+                    NamespaceScope::Selector(sel) => {
+                        let empty = Labels::new();
+                        let labels = self.namespaces.get(&k.namespace).unwrap_or(&empty);
+                        if !sel.matches(labels) {
+                            return Some(format!("namespace {} has {}", k.namespace, fmt_labels(labels)));
+                        }
+                    }
+                    NamespaceScope::Own(_) => {}
+                }
+                (!pods.matches(&pod.facts.labels)).then(|| format!("{k} has {}", fmt_labels(&pod.facts.labels)))
+            }
+        }
     }
 
     /// The lowered policy with this key.
@@ -518,6 +565,13 @@ impl Index {
             allowed.push(row);
         }
         Matrix { pods: self.pods.iter().map(|p| p.key.clone()).collect(), allowed }
+    }
+}
+
+fn ipblock_miss(b: &IpBlock, ip: &IpAddr) -> String {
+    match b.except.iter().find(|e| e.contains(ip)) {
+        Some(e) => format!("{ip} is in the except {e}"),
+        None => format!("{ip} is outside {}", b.cidr),
     }
 }
 
