@@ -377,7 +377,29 @@ fn get(
 ) -> Result<ExitCode> {
     let input = input::cluster(files)?;
     input::report(&input);
-    get_from(resource, &input.cluster, namespace, all, output)
+    get_from(resource, &input.cluster, namespace, all, output, None)
+}
+
+/// kubectl's `HumanDuration`: `45s`, `3m12s`, `5h`, `2d4h`.
+fn human_duration(secs: i64) -> String {
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    if secs < 0 {
+        "0s".into()
+    } else if secs < 120 {
+        format!("{secs}s")
+    } else if m < 10 {
+        if secs % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", secs % 60) }
+    } else if m < 180 {
+        format!("{m}m")
+    } else if h < 8 {
+        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+    } else if h < 48 {
+        format!("{h}h")
+    } else if d < 8 {
+        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+    } else {
+        format!("{d}d")
+    }
 }
 
 /// `get` over a cluster already in hand (files, or a sandbox's state).
@@ -387,6 +409,7 @@ pub fn get_from(
     namespace: Option<&str>,
     all: bool,
     output: Option<GetFormat>,
+    now: Option<k8s_openapi::jiff::Timestamp>,
 ) -> Result<ExitCode> {
     let ns_filter = if all { None } else { Some(namespace.unwrap_or("default")) };
     let in_ns = |ns: &str| ns_filter.is_none_or(|f| f == ns);
@@ -509,6 +532,26 @@ pub fn get_from(
             (h, rows)
         }
     };
+    // AGE (from creationTimestamp) when the objects live somewhere with a clock, like a sandbox.
+    if let Some(now) = now {
+        let at = match resource {
+            Resource::Pods => 4,
+            Resource::Netpol | Resource::Ns => 2,
+        };
+        header.insert(at, "AGE");
+        for (r, o) in rows.iter_mut().zip(&objects) {
+            let meta = match o {
+                Object::Pod(p) => &p.metadata,
+                Object::NetworkPolicy(p) => &p.metadata,
+                Object::Namespace(n) => &n.metadata,
+            };
+            let age = meta
+                .creation_timestamp
+                .as_ref()
+                .map_or("<unknown>".to_owned(), |t| human_duration(now.as_second() - t.0.as_second()));
+            r.insert(at, age);
+        }
+    }
     if ns_filter.is_none() && resource != Resource::Ns {
         header.insert(0, "NAMESPACE");
         for (r, o) in rows.iter_mut().zip(&objects) {

@@ -239,7 +239,14 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
         SandboxCommand::Get { name, resource, namespace, all_namespaces, output } => {
             let sb = Sandbox::open(&name, &helper()?)?;
             drop(out);
-            return get_from(resource, sb.cluster(), namespace.as_deref(), all_namespaces, output);
+            return get_from(
+                resource,
+                sb.cluster(),
+                namespace.as_deref(),
+                all_namespaces,
+                output,
+                Some(palisade_sandbox::now()),
+            );
         }
         SandboxCommand::Probe { name, from, to, port, protocol, ip_family, matrix } => {
             let sb = Sandbox::open(&name, &helper()?)?;

@@ -10,7 +10,13 @@ fn main() {
     let cluster = Cluster::from_objects(objs.iter().cloned());
     let index = Index::build(&cluster);
     let node = Node {
-        interfaces: index.pods().iter().step_by(10).enumerate().map(|(i, p)| (p.key.clone(), format!("x{i}"))).collect(),
+        interfaces: index
+            .pods()
+            .iter()
+            .step_by(10)
+            .enumerate()
+            .map(|(i, p)| (p.key.clone(), format!("x{i}")))
+            .collect(),
     };
     let old = compile(&index, &node, "t");
     for _ in 0..3 {

@@ -369,9 +369,11 @@ impl Sandbox {
             .collect()
     }
 
-    /// Creates or replaces objects, adjusts pod namespaces, and re-applies the ruleset.
+    /// Creates or replaces objects, adjusts pod namespaces, and re-applies the ruleset. Like the apiserver,
+    /// it stamps `creationTimestamp` on new objects and keeps it on replaced ones.
     pub fn apply(&mut self, objects: &[Object]) -> Result<()> {
-        for o in objects {
+        let objects: Vec<Object> = objects.iter().map(|o| self.stamped(o.clone())).collect();
+        for o in &objects {
             if let Object::Pod(p) = o {
                 let key = ObjectKey::new(
                     palisade_engine::model::namespace_of(&p.metadata),
@@ -409,6 +411,37 @@ impl Sandbox {
             }
         }
         self.sync().map(|_| ())
+    }
+
+    fn stamped(&self, mut o: Object) -> Object {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let existing = match &o {
+            Object::Namespace(n) => self
+                .cluster
+                .namespace(n.metadata.name.as_deref().unwrap_or(""))
+                .map(|x| x.metadata.creation_timestamp.clone()),
+            Object::Pod(p) => self
+                .cluster
+                .pod(&ObjectKey::new(
+                    palisade_engine::model::namespace_of(&p.metadata),
+                    p.metadata.name.as_deref().unwrap_or(""),
+                ))
+                .map(|x| x.metadata.creation_timestamp.clone()),
+            Object::NetworkPolicy(p) => self
+                .cluster
+                .policy(&ObjectKey::new(
+                    palisade_engine::model::namespace_of(&p.metadata),
+                    p.metadata.name.as_deref().unwrap_or(""),
+                ))
+                .map(|x| x.metadata.creation_timestamp.clone()),
+        };
+        let meta = match &mut o {
+            Object::Namespace(n) => &mut n.metadata,
+            Object::Pod(p) => &mut p.metadata,
+            Object::NetworkPolicy(p) => &mut p.metadata,
+        };
+        meta.creation_timestamp = existing.flatten().or_else(|| Some(Time(now())));
+        o
     }
 
     /// Deletes an object (a pod's namespace goes with it) and re-applies the ruleset.
@@ -603,6 +636,13 @@ impl Drop for Sandbox {
             self.teardown();
         }
     }
+}
+
+/// The current time as a Kubernetes timestamp (whole seconds, as the apiserver stores them).
+pub fn now() -> k8s_openapi::jiff::Timestamp {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    k8s_openapi::jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0))
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// Names of the sandboxes with state in the run directory.
