@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use palisade_engine::ObjectKey;
 use palisade_engine::bitset::BitSet;
 use palisade_engine::cidr::{IpBlock, parse_cidr_sloppy};
-use palisade_engine::model::namespace_of;
 use palisade_engine::policy::{Direction, NamespaceScope, Peer, Policy, PortMatch, Rule};
 use serde::Serialize;
 
@@ -264,14 +262,6 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// The name of an endpoint as listed.
-pub fn endpoint_name(model: &Model, e: &Endpoint) -> String {
-    match e {
-        Endpoint::Workload(w) => model.workloads[*w].to_string(),
-        Endpoint::External(a, b) => external_name(*a, *b),
-    }
-}
-
 /// Every allowed connection, sorted by source then destination as byte strings.
 ///
 /// Between workloads the answer depends only on which rules of the two sides match (and, for named ports,
@@ -417,11 +407,6 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
 /// The `txt` form: one `SRC => DST : CONN` line per connection.
 pub fn render_txt(conns: &[Connection]) -> String {
     conns.iter().map(|c| format!("{} => {} : {}\n", c.src, c.dst, c.conn)).collect()
-}
-
-/// The key of a policy, for messages.
-pub fn policy_key(np: &NetworkPolicy) -> ObjectKey {
-    ObjectKey::new(namespace_of(&np.metadata), np.metadata.name.as_deref().unwrap_or(""))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     // Destructors do not run on Ctrl-C or SIGTERM: remove this process's temporary sandboxes, then exit.
     let _ = ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
-        palisade_sandbox::cleanup_ephemeral();
+        palisade_sandbox::interrupt();
         std::process::exit(130);
     });
     let result = commands::run(cli);

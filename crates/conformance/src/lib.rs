@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use palisade_engine::load::{Loaded, Origin, load_value};
 use palisade_engine::validate::validate_network_policy;
-use palisade_engine::{Connection, Endpoint, IpFamily, Kind, Object, ObjectKey, Protocol};
+use palisade_engine::{Connection, Endpoint, IpFamily, Kind, Object, Protocol};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -309,12 +309,4 @@ fn run_steps(case: &Case, cluster: &[Object], backend: &mut dyn Backend, out: &m
         }
     }
     Ok(())
-}
-
-/// The key of a pod endpoint, if it is one.
-pub fn pod_key(e: &Endpoint) -> Option<&ObjectKey> {
-    match e {
-        Endpoint::Pod(k) => Some(k),
-        Endpoint::Ip(_) => None,
-    }
 }

@@ -268,16 +268,6 @@ impl Index {
         self.by_key.get(key).copied()
     }
 
-    /// The policies that select the pod for a direction (and isolate it there).
-    pub fn selecting(&self, pod: PodId, direction: Direction) -> Vec<&Policy> {
-        let c = &self.classes[self.pods[pod].class];
-        let ids = match direction {
-            Direction::Ingress => &c.ingress,
-            Direction::Egress => &c.egress,
-        };
-        ids.iter().map(|&i| &self.policies[i].policy).collect()
-    }
-
     /// All policies, lowered, in namespace/name order; a policy's position is its id below.
     pub fn policies(&self) -> impl ExactSizeIterator<Item = &Policy> {
         self.policies.iter().map(|p| &p.policy)
@@ -358,20 +348,6 @@ impl Index {
     /// The lowered policy with this key.
     pub fn policy(&self, key: &ObjectKey) -> Option<&Policy> {
         self.policies.iter().map(|p| &p.policy).find(|p| &p.key == key)
-    }
-
-    /// The pods a policy selects.
-    pub fn selected_pods(&self, policy: &ObjectKey) -> Vec<PodId> {
-        let Some(pi) = self.policies.iter().position(|p| &p.policy.key == policy) else { return Vec::new() };
-        self.pods
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                let c = &self.classes[p.class];
-                c.ingress.contains(&pi) || c.egress.contains(&pi)
-            })
-            .map(|(i, _)| i)
-            .collect()
     }
 
     fn resolve(&self, e: &Endpoint) -> Result<End, ConnectionError> {

@@ -54,8 +54,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
     move |source| SandboxError::Io { what, source }
 }
 
+/// Set once a signal asked this process to stop: no new namespaces from then on.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Runs `ip ARGS...` (the one way the sandbox changes the system).
 fn ip(args: &[&str]) -> Result<()> {
+    if args.starts_with(&["netns", "add"]) && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(SandboxError::Invalid("interrupted".into()));
+    }
     let out = Command::new("ip").args(args).stdin(Stdio::null()).output().map_err(io("running ip"))?;
     if out.status.success() {
         Ok(())
@@ -688,8 +694,16 @@ fn remove_namespaces(prefix: &str) -> Result<usize> {
     Ok(n)
 }
 
-/// Removes the sandboxes this process made to be temporary: for signal handlers (Ctrl-C, SIGTERM), where
-/// destructors do not run.
+/// For signal handlers (Ctrl-C, SIGTERM), where destructors do not run: stops creating namespaces, then
+/// removes this process's temporary sandboxes, twice, so a namespace being created at that moment goes too.
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    cleanup_ephemeral();
+    std::thread::sleep(Duration::from_millis(200));
+    cleanup_ephemeral();
+}
+
+/// Removes the sandboxes this process made to be temporary.
 pub fn cleanup_ephemeral() {
     let names: Vec<String> = EPHEMERAL.lock().map(|v| v.clone()).unwrap_or_default();
     for name in names {

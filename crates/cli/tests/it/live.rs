@@ -176,7 +176,7 @@ fn an_interrupted_demo_leaves_nothing_behind() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(namespaces() > 0, "the demo created its sandbox");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Interrupt while it is still creating namespaces: the hardest moment to clean up.
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
