@@ -332,7 +332,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             return Ok(if flags.iter().all(|ok| *ok) { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         SandboxCommand::Ruleset { name } => {
-            let sb = Sandbox::open(&name, &helper()?)?;
+            let mut sb = Sandbox::open(&name, &helper()?)?;
             out.write_all(sb.ruleset_text().as_bytes())?;
         }
         SandboxCommand::Down { name, all } => {

@@ -103,7 +103,11 @@ pub struct Index {
     classes: Vec<Class>,
     policies: Vec<IndexedPolicy>,
     namespaces: std::collections::BTreeMap<String, Labels>,
+    class_of: HashMap<ClassKey, usize>,
 }
+
+/// What makes two pods answer every policy question alike (but ipBlocks).
+type ClassKey = (String, Labels, Vec<ContainerPort>, bool);
 
 fn family_slot(f: IpFamily) -> usize {
     match f {
@@ -118,7 +122,7 @@ impl Index {
         let mut pods = Vec::new();
         let mut terminated = Vec::new();
         let mut classes: Vec<Class> = Vec::new();
-        let mut class_of: HashMap<(String, Labels, Vec<ContainerPort>, bool), usize> = HashMap::new();
+        let mut class_of: HashMap<ClassKey, usize> = HashMap::new();
         for (key, pod) in cluster.pods() {
             let facts = PodFacts::of(pod);
             if facts.terminated {
@@ -257,7 +261,7 @@ impl Index {
                 }
             }
         }
-        Index { pods, by_key, terminated, classes, policies, namespaces }
+        Index { pods, by_key, terminated, classes, policies, namespaces, class_of }
     }
 
     pub fn pods(&self) -> &[PodEntry] {
@@ -266,6 +270,83 @@ impl Index {
 
     pub fn pod_id(&self, key: &ObjectKey) -> Option<PodId> {
         self.by_key.get(key).copied()
+    }
+
+    /// Changes one pod's labels in place, as if the index were rebuilt: its class (and so the policies
+    /// selecting it) and its membership in every selector peer. Returns `false`, changing nothing, when the
+    /// pod is not in the index (a rebuild is needed).
+    pub fn relabel_pod(&mut self, key: &ObjectKey, labels: &Labels) -> bool {
+        let Some(&id) = self.by_key.get(key) else { return false };
+        let old = &self.classes[self.pods[id].class];
+        let ck: ClassKey = (old.namespace.clone(), labels.clone(), old.ports.clone(), old.host_network);
+        let class = match self.class_of.get(&ck) {
+            Some(&c) => c,
+            None => {
+                let (namespace, host_network) = (ck.0.clone(), ck.3);
+                let mut c = Class {
+                    namespace: namespace.clone(),
+                    labels: labels.clone(),
+                    ports: ck.2.clone(),
+                    host_network,
+                    ingress: Vec::new(),
+                    egress: Vec::new(),
+                };
+                if !host_network {
+                    for (pi, p) in self.policies.iter().enumerate() {
+                        if p.policy.key.namespace == namespace && p.policy.pod_selector.matches(labels) {
+                            if p.policy.ingress.is_some() {
+                                c.ingress.push(pi);
+                            }
+                            if p.policy.egress.is_some() {
+                                c.egress.push(pi);
+                            }
+                        }
+                    }
+                }
+                self.classes.push(c);
+                self.class_of.insert(ck, self.classes.len() - 1);
+                self.classes.len() - 1
+            }
+        };
+        self.pods[id].class = class;
+        self.pods[id].facts.labels = labels.clone();
+        let (namespace, host_network) = (self.classes[class].namespace.clone(), self.classes[class].host_network);
+        let empty = Labels::new();
+        let ns_labels = self.namespaces.get(&namespace).unwrap_or(&empty).clone();
+        for p in &mut self.policies {
+            for rule in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
+                let mut any = [false, false];
+                for peer in &mut rule.peers {
+                    if let Peer::Pods { namespaces: scope, pods: sel } = &peer.peer {
+                        let ns_ok = match scope {
+                            NamespaceScope::Own(ns) => *ns == namespace,
+                            NamespaceScope::Selector(nsel) => nsel.matches(&ns_labels),
+                        };
+                        let member = !host_network && ns_ok && sel.matches(labels);
+                        for set in &mut peer.pods {
+                            if member {
+                                set.insert(id);
+                            } else {
+                                set.remove(id);
+                            }
+                        }
+                    }
+                    for (f, a) in any.iter_mut().enumerate() {
+                        *a |= peer.pods[f].contains(id);
+                    }
+                }
+                if let Some(union) = &mut rule.union {
+                    for (f, set) in union.iter_mut().enumerate() {
+                        if any[f] {
+                            set.insert(id);
+                        } else {
+                            set.remove(id);
+                        }
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// All policies, lowered, in namespace/name order; a policy's position is its id below.

@@ -1,4 +1,5 @@
-//! Where the time of one pod label change goes at scale (no kernel): index, compile, delta.
+//! Where the time of one pod label change goes at scale (no kernel): rebuild vs in-place relabel of the
+//! index, then compile and delta.
 use std::time::Instant;
 
 use palisade_engine::synth::{Shape, objects};
@@ -8,7 +9,7 @@ use palisade_nft::{Node, compile, delta};
 fn main() {
     let objs = objects(Shape { pods: 10000, policies: 1000, seed: 42 });
     let cluster = Cluster::from_objects(objs.iter().cloned());
-    let index = Index::build(&cluster);
+    let mut index = Index::build(&cluster);
     let node = Node {
         interfaces: index
             .pods()
@@ -18,15 +19,28 @@ fn main() {
             .map(|(i, p)| (p.key.clone(), format!("x{i}")))
             .collect(),
     };
-    let old = compile(&index, &node, "t");
-    for _ in 0..3 {
+    let mut old = compile(&index, &node, "t");
+    let key = index.pods()[0].key.clone();
+    for round in 0..5 {
         let t = Instant::now();
-        let index = Index::build(&cluster);
+        let rebuilt = Index::build(&cluster);
+        let rebuild = t.elapsed();
+        drop(rebuilt);
+        let mut labels = index.pods()[0].facts.labels.clone();
+        labels.insert("app".into(), format!("app-{round}"));
+        let t = Instant::now();
+        index.relabel_pod(&key, &labels);
         let t1 = t.elapsed();
         let new = compile(&index, &node, "t");
         let t2 = t.elapsed();
         let d = delta(&old, &new);
         let t3 = t.elapsed();
-        println!("index {t1:?} compile {:?} delta {:?} ({} statements)", t2 - t1, t3 - t2, d.statements);
+        println!(
+            "rebuild {rebuild:?}; relabel {t1:?} compile {:?} delta {:?} ({} statements)",
+            t2 - t1,
+            t3 - t2,
+            d.statements
+        );
+        old = new;
     }
 }

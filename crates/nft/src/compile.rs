@@ -166,6 +166,8 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     let ip_text: [Vec<Option<String>>; 2] =
         [IpFamily::V4, IpFamily::V6].map(|f| pods.iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
     let mut by_pods: [HashMap<palisade_engine::bitset::BitSet, String>; 2] = [HashMap::new(), HashMap::new()];
+    type NamedKey = (usize, palisade_engine::bitset::BitSet, Vec<(String, Protocol)>);
+    let mut by_named: HashMap<NamedKey, String> = HashMap::new();
     for &(pi, d) in &needed {
         let policy = policies[pi];
         let base = format!("pol_{}__{}_{}", ident(&policy.key.namespace), ident(&policy.key.name), &d.as_str()[..3]);
@@ -276,33 +278,55 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                 }
                 if !named.is_empty() {
                     // Destinations that define the named port: the selected local pods (ingress) or the peers (egress).
-                    let candidates: Vec<PodId> = match d {
-                        Direction::Ingress => local
-                            .iter()
-                            .map(|(id, _)| *id)
-                            .filter(|id| index.selecting_ids(*id, d).contains(&pi))
-                            .collect(),
-                        Direction::Egress => match &peer_pods {
-                            Some(u) if rule.peers.is_some() => u.iter().collect(),
-                            _ => (0..pods.len()).collect(),
-                        },
-                    };
-                    let mut elems = BTreeSet::new();
-                    for q in candidates {
-                        let Some(ip) = pods[q].facts.ip(family) else { continue };
-                        for cp in index.pod_ports(q) {
-                            if named.iter().any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p) {
-                                elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
+                    let mut candidates = palisade_engine::bitset::BitSet::new(pods.len());
+                    match d {
+                        Direction::Ingress => {
+                            for (id, _) in &local {
+                                if index.selecting_ids(*id, d).contains(&pi) {
+                                    candidates.insert(*id);
+                                }
                             }
                         }
+                        Direction::Egress => match &peer_pods {
+                            Some(u) if rule.peers.is_some() => candidates.union_with(u),
+                            _ => candidates = palisade_engine::bitset::BitSet::full(pods.len()),
+                        },
                     }
-                    if !elems.is_empty() {
-                        let kind = if family == IpFamily::V4 {
-                            "ipv4_addr . inet_proto . inet_service"
-                        } else {
-                            "ipv6_addr . inet_proto . inet_service"
-                        };
-                        let name = intern(&mut rs, &mut seen, format!("{base}{ri}_named{fam}"), kind, false, elems);
+                    // Many rules resolve the same names on the same pods: build each set once.
+                    let slot = usize::from(family == IpFamily::V6);
+                    let mut names: Vec<(String, Protocol)> = named.iter().map(|(n, p)| ((*n).clone(), *p)).collect();
+                    names.sort();
+                    let cache_key = (slot, candidates, names);
+                    let name = match by_named.get(&cache_key) {
+                        Some(name) => name.clone(),
+                        None => {
+                            let mut elems = BTreeSet::new();
+                            for q in cache_key.1.iter() {
+                                let Some(ip) = &ip_text[slot][q] else { continue };
+                                for cp in index.pod_ports(q) {
+                                    if named
+                                        .iter()
+                                        .any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p)
+                                    {
+                                        elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
+                                    }
+                                }
+                            }
+                            let name = if elems.is_empty() {
+                                String::new()
+                            } else {
+                                let kind = if family == IpFamily::V4 {
+                                    "ipv4_addr . inet_proto . inet_service"
+                                } else {
+                                    "ipv6_addr . inet_proto . inet_service"
+                                };
+                                intern(&mut rs, &mut seen, format!("{base}{ri}_named{fam}"), kind, false, elems)
+                            };
+                            by_named.insert(cache_key, name.clone());
+                            name
+                        }
+                    };
+                    if !name.is_empty() {
                         port_exprs.push(format!("{ipk} {dest_dir} . meta l4proto . th dport @{name} "));
                     }
                 }

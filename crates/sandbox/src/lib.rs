@@ -120,6 +120,8 @@ pub struct Sandbox {
     phantom: BTreeMap<ObjectKey, String>,
     /// Write the state after each change (off for benchmarks, whose clusters are large and throwaway).
     persist: bool,
+    /// The index of `cluster`, kept across changes a pod relabel can update in place.
+    index: Option<Index>,
 }
 
 fn protocol_of(p: Protocol) -> &'static str {
@@ -186,6 +188,7 @@ impl Sandbox {
             ),
             phantom: BTreeMap::new(),
             persist: true,
+            index: None,
         };
         // From here on a failure tears down what was made.
         sb.set_ephemeral(true);
@@ -228,6 +231,7 @@ impl Sandbox {
             dataplane,
             phantom: BTreeMap::new(),
             persist: true,
+            index: None,
         };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
         let current = sb.compile();
@@ -411,9 +415,9 @@ impl Sandbox {
                     status.pod_ip = ips.first().map(ToString::to_string);
                     status.pod_ips = Some(ips.iter().map(|i| PodIP { ip: i.to_string() }).collect());
                 }
-                self.cluster.apply(Object::Pod(p));
+                self.cluster_apply(Object::Pod(p));
             } else {
-                self.cluster.apply(o.clone());
+                self.cluster_apply(o.clone());
             }
         }
         self.sync().map(|_| ())
@@ -453,6 +457,7 @@ impl Sandbox {
     /// Deletes an object (a pod's namespace goes with it) and re-applies the ruleset.
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<bool> {
         let existed = self.cluster.delete(kind, namespace, name);
+        self.index = None;
         let live: Vec<String> = self.cluster.pods().map(|(k, _)| k.to_string()).collect();
         let gone: Vec<String> = self.state.pods.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in gone {
@@ -465,8 +470,7 @@ impl Sandbox {
     }
 
     /// The ruleset for the sandbox's node (every pod is local to it).
-    fn compile(&self) -> Ruleset {
-        let index = Index::build(&self.cluster);
+    fn compile(&mut self) -> Ruleset {
         let node = Node {
             interfaces: self
                 .state
@@ -476,13 +480,44 @@ impl Sandbox {
                 .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
         };
-        compile(&index, &node, TABLE)
+        let index = self.index.get_or_insert_with(|| Index::build(&self.cluster));
+        compile(index, &node, TABLE)
+    }
+
+    /// Applies an object to the cluster. A pod whose only change is its labels is updated in the cached
+    /// index in place; any other change drops the index, to be rebuilt on the next compile.
+    fn cluster_apply(&mut self, o: Object) {
+        let relabel = match (&o, &self.index) {
+            (Object::Pod(p), Some(_)) => {
+                let key = ObjectKey::new(
+                    palisade_engine::model::namespace_of(&p.metadata),
+                    p.metadata.name.as_deref().unwrap_or(""),
+                );
+                let new = PodFacts::of(p);
+                let same_but_labels = self.cluster.pod(&key).map(PodFacts::of).is_some_and(|old| {
+                    old.ips == new.ips
+                        && old.ports == new.ports
+                        && old.host_network == new.host_network
+                        && old.terminated == new.terminated
+                });
+                same_but_labels.then_some((key, new.labels))
+            }
+            _ => None,
+        };
+        self.cluster.apply(o);
+        let kept = match (relabel, self.index.as_mut()) {
+            (Some((key, labels)), Some(index)) => index.relabel_pod(&key, &labels),
+            _ => false,
+        };
+        if !kept {
+            self.index = None;
+        }
     }
 
     /// The compiled ruleset and the index it came from.
-    pub fn compiled(&self) -> (Index, Ruleset) {
+    pub fn compiled(&mut self) -> (Index, Ruleset) {
         let r = self.compile();
-        (Index::build(&self.cluster), r)
+        (self.index.clone().unwrap_or_else(|| Index::build(&self.cluster)), r)
     }
 
     /// Benchmarks: add pods that exist only as policy peers or phantom local pods (no namespaces), and stop
@@ -490,7 +525,7 @@ impl Sandbox {
     pub fn add_synthetic(&mut self, objects: &[Object], local: &[ObjectKey]) -> Result<SyncReport> {
         self.persist = false;
         for o in objects {
-            self.cluster.apply(o.clone());
+            self.cluster_apply(o.clone());
         }
         for (i, k) in local.iter().enumerate() {
             self.phantom.insert(k.clone(), format!("{}s{i}", self.state.tag));
@@ -501,7 +536,7 @@ impl Sandbox {
     /// Benchmarks: change objects of the cluster without touching namespaces, then sync.
     pub fn apply_synthetic(&mut self, objects: &[Object]) -> Result<SyncReport> {
         for o in objects {
-            self.cluster.apply(o.clone());
+            self.cluster_apply(o.clone());
         }
         self.sync()
     }
@@ -550,7 +585,7 @@ impl Sandbox {
     }
 
     /// The ruleset currently compiled, as nft text.
-    pub fn ruleset_text(&self) -> String {
+    pub fn ruleset_text(&mut self) -> String {
         self.compile().render_table()
     }
 

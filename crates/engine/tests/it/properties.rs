@@ -240,3 +240,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Relabelling a pod in place answers exactly as an index rebuilt from scratch.
+    #[test]
+    fn relabel_in_place_equals_rebuild((base, pols) in cluster_docs(), which in 0usize..7, labels in label_map()) {
+        let mut docs = base;
+        docs.extend(pols);
+        let mut cluster = Cluster::from_objects(objects(docs));
+        let mut index = Index::build(&cluster);
+        let keys: Vec<_> = cluster.pods().map(|(k, _)| k.clone()).collect();
+        let key = keys[which % keys.len()].clone();
+        let new_labels: palisade_engine::model::Labels = serde_json::from_value(labels).unwrap();
+        let mut pod = cluster.pod(&key).unwrap().clone();
+        pod.metadata.labels = Some(new_labels.clone());
+        cluster.apply(Object::Pod(Box::new(pod)));
+        prop_assert!(index.relabel_pod(&key, &new_labels));
+        let fresh = Index::build(&cluster);
+        for conn in all_connections(&cluster) {
+            prop_assert_eq!(index.decide(&conn).unwrap().allowed, fresh.decide(&conn).unwrap().allowed, "{}", conn);
+        }
+        let m1 = index.matrix(Protocol::Tcp, 80, IpFamily::V4);
+        let m2 = fresh.matrix(Protocol::Tcp, 80, IpFamily::V4);
+        prop_assert_eq!(m1, m2);
+    }
+}
