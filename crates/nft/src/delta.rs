@@ -19,6 +19,9 @@ pub struct Delta {
     pub narrowed_ingress: BTreeSet<IpAddr>,
     /// Source addresses of pods whose egress may now admit less.
     pub narrowed_egress: BTreeSet<IpAddr>,
+    /// Peer addresses some rule no longer admits (removed from a pod-address or named-port set): flows from
+    /// or to them may have lost their permission.
+    pub narrowed_peers: BTreeSet<IpAddr>,
     /// Number of statements in the script.
     pub statements: usize,
 }
@@ -53,6 +56,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
 
     // Sets whose meaning shrank (elements removed, or the set replaced), for the narrowing analysis.
     let mut shrunk: BTreeSet<&str> = BTreeSet::new();
+    let mut peers: BTreeSet<IpAddr> = BTreeSet::new();
     // 1. New sets (and sets whose type changed: replaced under the same name is not possible while referenced,
     //    so a type change is a delete + add at the end; names encode the type, so this does not happen).
     for (name, s) in &new_sets {
@@ -77,7 +81,19 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
         let gone: Vec<&str> = o.elements.difference(&s.elements).map(String::as_str).collect();
         let added: Vec<&str> = s.elements.difference(&o.elements).map(String::as_str).collect();
         if !gone.is_empty() {
-            shrunk.insert(name);
+            // A pod-address or named-port set losing an address narrows only flows of that address; anything
+            // else (ports, ipBlock ranges) narrows the chains that use the set.
+            let by_address = (!s.interval && matches!(s.kind, "ipv4_addr" | "ipv6_addr"))
+                || s.kind.ends_with("_addr . inet_proto . inet_service");
+            if by_address {
+                for g in &gone {
+                    if let Some(Ok(ip)) = g.split(" . ").next().map(str::parse::<IpAddr>) {
+                        peers.insert(ip);
+                    }
+                }
+            } else {
+                shrunk.insert(name);
+            }
             emit(&mut out, format!("delete element inet {t} {name} {{ {} }}", gone.join(", ")));
         }
         if !added.is_empty() {
@@ -140,7 +156,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
             narrowed.insert(name);
         }
     }
-    let mut delta = Delta { script: out, statements: n, ..Delta::default() };
+    let mut delta = Delta { script: out, statements: n, narrowed_peers: peers, ..Delta::default() };
     for (map, entries) in &new.maps {
         let before = old.maps.get(map);
         for (addr, verdict) in entries {

@@ -39,6 +39,14 @@ pub trait Conntrack {
     fn flush(&mut self) -> Result<(), NftError>;
     /// Forgets the flows from `src` (when given) to `dst` (when given).
     fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError>;
+
+    /// Forgets the flows of several filters (implementations may run them at once).
+    fn delete_all(&mut self, filters: &[(Option<IpAddr>, Option<IpAddr>)]) -> Result<(), NftError> {
+        for (s, d) in filters {
+            self.delete(*s, *d)?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs a command, optionally inside a network namespace (`ip netns exec NS ...`), feeding it stdin.
@@ -101,6 +109,24 @@ fn ignore_none_found(r: Result<(), NftError>) -> Result<(), NftError> {
 impl Conntrack for ConntrackCommand {
     fn flush(&mut self) -> Result<(), NftError> {
         ignore_none_found(run(self.netns.as_deref(), "conntrack", &["-F"], ""))
+    }
+
+    fn delete_all(&mut self, filters: &[(Option<IpAddr>, Option<IpAddr>)]) -> Result<(), NftError> {
+        // Each deletion is a process; run up to 16 at once.
+        for chunk in filters.chunks(16) {
+            let results: Vec<Result<(), NftError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|&(s, d)| {
+                        let mut one = self.clone();
+                        scope.spawn(move || one.delete(s, d))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+            });
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(())
     }
 
     fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError> {
@@ -201,14 +227,17 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
         let mut report = SyncReport { full: false, statements: d.statements, conntrack_deletes: 0 };
         if !self.keep_established {
             // Over-deleting is harmless: a flow still allowed is re-admitted on its next packet.
-            for ip in &d.narrowed_ingress {
-                self.conntrack.delete(None, Some(*ip))?;
-                report.conntrack_deletes += 1;
+            let mut filters: Vec<(Option<IpAddr>, Option<IpAddr>)> = Vec::new();
+            filters.extend(d.narrowed_ingress.iter().map(|ip| (None, Some(*ip))));
+            filters.extend(d.narrowed_egress.iter().map(|ip| (Some(*ip), None)));
+            for ip in &d.narrowed_peers {
+                filters.push((Some(*ip), None));
+                filters.push((None, Some(*ip)));
             }
-            for ip in &d.narrowed_egress {
-                self.conntrack.delete(Some(*ip), None)?;
-                report.conntrack_deletes += 1;
-            }
+            filters.sort();
+            filters.dedup();
+            self.conntrack.delete_all(&filters)?;
+            report.conntrack_deletes = filters.len();
         }
         Ok(report)
     }

@@ -225,8 +225,14 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
         let labels = pod.metadata.labels.get_or_insert_with(Default::default);
         labels.insert("app".into(), format!("app-{}", i % 40));
         let t = Instant::now();
-        sb.apply_synthetic(&[Object::Pod(pod.clone())])?;
+        let report = sb.apply_synthetic(&[Object::Pod(pod.clone())])?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        tracing::debug!(
+            ms = latencies.last().copied().unwrap_or(0.0),
+            statements = report.statements,
+            conntrack = report.conntrack_deletes,
+            "label change applied"
+        );
     }
 
     let (bc, pc, lc, bt, pt) = (median(base_c), median(pal_c), median(lin_c), median(base_t), median(pal_t));

@@ -44,20 +44,21 @@ fn sync_replaces_atomically_then_applies_deltas() {
     assert_eq!(dp.nft.scripts.len(), 1);
     assert!(dp.nft.scripts[0].starts_with("table inet palisade {}\ndelete table inet palisade\ntable inet palisade {"));
 
-    // Remove frontend from the cluster: db's ingress loses a peer, so db's flows are forgotten.
+    // Remove frontend from the cluster: db's ingress loses that peer, so the flows of frontend's address are
+    // forgotten (and no other flow of db).
     let mut c2 = c.clone();
     c2.delete(palisade_engine::Kind::Pod, "default", "frontend");
     let rs2 = compile(&Index::build(&c2), &node(&c2), "palisade");
     let report = dp.sync(&rs2).unwrap();
     assert!(!report.full);
     insta::assert_snapshot!(dp.nft.scripts[1]);
-    let db: std::net::IpAddr = "10.244.1.1".parse().unwrap();
-    assert_eq!(dp.conntrack.deletes, vec![(None, Some(db))]);
+    let frontend: std::net::IpAddr = "10.244.1.2".parse().unwrap();
+    assert_eq!(dp.conntrack.deletes, vec![(None, Some(frontend)), (Some(frontend), None)]);
 
     // Widening (frontend back) deletes nothing; keep_established suppresses deletes altogether.
     dp.sync(&rs).unwrap();
-    assert_eq!(dp.conntrack.deletes.len(), 1);
+    assert_eq!(dp.conntrack.deletes.len(), 2);
     dp.keep_established = true;
     dp.sync(&rs2).unwrap();
-    assert_eq!(dp.conntrack.deletes.len(), 1);
+    assert_eq!(dp.conntrack.deletes.len(), 2);
 }
