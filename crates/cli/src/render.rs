@@ -4,30 +4,29 @@ use std::io::{self, Write};
 
 use palisade_conformance::matrix::{Cell, ExpectedMatrix};
 use palisade_engine::explain::{describe_peer, describe_port};
-use palisade_engine::policy::Direction;
+use palisade_engine::policy::{Direction, Rule};
 use palisade_engine::{Endpoint, Index, IpFamily, Matrix, NearMiss, RuleMatch, Side, Verdict};
 
+fn rule_of<'a>(index: &'a Index, m: &RuleMatch) -> Option<&'a Rule> {
+    index.policy(&m.policy)?.rules(m.direction)?.get(m.rule)
+}
+
 fn peer_text(index: &Index, m: &RuleMatch) -> String {
-    let Some(policy) = index.policy(&m.policy) else { return String::new() };
-    let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return String::new() };
-    match (m.peer, &rule.peers) {
+    match (m.peer, rule_of(index, m).and_then(|r| r.peers.as_ref())) {
         (Some(i), Some(peers)) => peers.get(i).map(describe_peer).unwrap_or_default(),
         _ => "anywhere".to_owned(),
     }
 }
 
 fn port_text(index: &Index, m: &RuleMatch) -> String {
-    let Some(policy) = index.policy(&m.policy) else { return String::new() };
-    let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return String::new() };
-    match (m.port, &rule.ports) {
+    match (m.port, rule_of(index, m).and_then(|r| r.ports.as_ref())) {
         (Some(i), Some(ports)) => ports.get(i).map(describe_port).unwrap_or_default(),
         _ => "any port".to_owned(),
     }
 }
 
 fn all_peers_text(index: &Index, m: &RuleMatch, other: &Endpoint, family: IpFamily) -> Vec<String> {
-    let Some(policy) = index.policy(&m.policy) else { return Vec::new() };
-    let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return Vec::new() };
+    let Some(rule) = rule_of(index, m) else { return Vec::new() };
     rule.peers
         .iter()
         .flatten()
@@ -41,8 +40,7 @@ fn all_peers_text(index: &Index, m: &RuleMatch, other: &Endpoint, family: IpFami
 }
 
 fn all_ports_text(index: &Index, m: &RuleMatch) -> Vec<String> {
-    let Some(policy) = index.policy(&m.policy) else { return Vec::new() };
-    let Some(rule) = policy.rules(m.direction).and_then(|r| r.get(m.rule)) else { return Vec::new() };
+    let Some(rule) = rule_of(index, m) else { return Vec::new() };
     rule.ports
         .iter()
         .flatten()

@@ -20,6 +20,43 @@ fn sandbox(run_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run palisade")
 }
 
+/// A sandbox of a test, with its own run directory; removed when dropped, also when an assertion fails.
+struct LiveSandbox {
+    dir: std::path::PathBuf,
+    name: String,
+}
+
+impl LiveSandbox {
+    fn up(tag: &str, manifests: &str) -> LiveSandbox {
+        let dir = std::env::temp_dir().join(format!("palisade-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sb = LiveSandbox { name: format!("{tag}{}", std::process::id() % 100_000), dir };
+        let file = sb.dir.join("manifests.yaml");
+        std::fs::write(&file, manifests).unwrap();
+        let up = sb.run(&["up", "-f", file.to_str().unwrap()]);
+        assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+        sb
+    }
+
+    /// `palisade sandbox SUBCOMMAND --name NAME ARGS...`
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec![args[0], "--name", &self.name];
+        all.extend(&args[1..]);
+        sandbox(&self.dir, &all)
+    }
+
+    fn probe(&self, from: &str, to: &str, port: &str) -> Option<i32> {
+        self.run(&["probe", "--from", from, "--to", to, "--port", port]).status.code()
+    }
+}
+
+impl Drop for LiveSandbox {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 const PODS: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -45,22 +82,22 @@ spec:
 
 /// Holds a connection client -> server for 3 s and applies the deny policy after 1.2 s; returns the holder's
 /// timeline (`.` an echo came back, `X` it did not).
-fn hold_while_denying(dir: &std::path::Path, name: &str, keep_established: bool) -> String {
+fn hold_while_denying(sb: &LiveSandbox, keep_established: bool) -> String {
     let holder = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["sandbox", "hold", "--name", name, "--from", "default/client", "--to", "default/server"])
+        .args(["sandbox", "hold", "--name", &sb.name, "--from", "default/client", "--to", "default/server"])
         .args(["--port", "80", "--seconds", "3", "--interval-ms", "100"])
-        .env("PALISADE_RUN_DIR", dir)
+        .env("PALISADE_RUN_DIR", &sb.dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let policy = dir.join("deny.yaml");
+    let policy = sb.dir.join("deny.yaml");
     std::fs::write(&policy, DENY_SERVER_INGRESS).unwrap();
-    let mut args = vec!["apply", "--name", name, "-f", policy.to_str().unwrap()];
+    let mut args = vec!["apply", "-f", policy.to_str().unwrap()];
     if keep_established {
         args.push("--keep-established");
     }
-    let applied = sandbox(dir, &args);
+    let applied = sb.run(&args);
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     let out = holder.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -74,31 +111,17 @@ fn an_established_connection_is_cut_when_policy_stops_admitting_it() {
         eprintln!("skipped: needs root and nft");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("palisade-cut-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("pods.yaml");
-    std::fs::write(&file, PODS).unwrap();
-    let name = format!("c{}", std::process::id() % 100_000);
-    let up = sandbox(&dir, &["up", "--name", &name, "-f", file.to_str().unwrap()]);
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-
-    let kept = hold_while_denying(&dir, &name, true);
-    let deleted = sandbox(&dir, &["delete", "--name", &name, "netpol", "deny-server-ingress"]);
-    assert!(deleted.status.success());
-    let cut = hold_while_denying(&dir, &name, false);
-    let new_conn = sandbox(
-        &dir,
-        &["probe", "--name", &name, "--from", "default/client", "--to", "default/server", "--port", "80"],
-    );
-    let down = sandbox(&dir, &["down", "--name", &name]);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(down.status.success());
+    let sb = LiveSandbox::up("cut", PODS);
+    let kept = hold_while_denying(&sb, true);
+    assert!(sb.run(&["delete", "netpol", "deny-server-ingress"]).status.success());
+    let cut = hold_while_denying(&sb, false);
+    let new_conn = sb.probe("default/client", "default/server", "80");
 
     assert!(kept.len() >= 20 && !kept.contains('X'), "with --keep-established the flow survives: {kept}");
     assert!(cut.starts_with("....."), "the flow works before the change: {cut}");
     let first_loss = cut.find('X').unwrap_or_else(|| panic!("the flow must be cut: {cut}"));
     assert!(cut[first_loss..].chars().all(|c| c == 'X'), "once cut it stays cut: {cut}");
-    assert_eq!(new_conn.status.code(), Some(1), "new connections are refused too");
+    assert_eq!(new_conn, Some(1), "new connections are refused too");
 }
 
 const CLUSTER: &str = r#"
@@ -129,26 +152,11 @@ fn replies_pass_when_the_reverse_direction_is_denied() {
         eprintln!("skipped: needs root and nft");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("palisade-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cluster.yaml");
-    std::fs::write(&file, CLUSTER).unwrap();
-    let name = format!("t{}", std::process::id() % 100_000);
-    let up = sandbox(&dir, &["up", "--name", &name, "-f", file.to_str().unwrap()]);
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    let forward = sandbox(
-        &dir,
-        &["probe", "--name", &name, "--from", "default/client", "--to", "default/server", "--port", "80"],
-    );
-    let reverse = sandbox(
-        &dir,
-        &["probe", "--name", &name, "--from", "default/server", "--to", "default/client", "--port", "80"],
-    );
-    let down = sandbox(&dir, &["down", "--name", &name]);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(down.status.success());
-    assert_eq!(forward.status.code(), Some(0), "client -> server must connect (replies pass)");
-    assert_eq!(reverse.status.code(), Some(1), "server -> client must be blocked (server egress isolated)");
+    let sb = LiveSandbox::up("rp", CLUSTER);
+    let forward = sb.probe("default/client", "default/server", "80");
+    let reverse = sb.probe("default/server", "default/client", "80");
+    assert_eq!(forward, Some(0), "client -> server must connect (replies pass)");
+    assert_eq!(reverse, Some(1), "server -> client must be blocked (server egress isolated)");
 }
 
 /// Ctrl-C in the middle of the demo still removes its namespaces (destructors do not run on signals).
