@@ -10,7 +10,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use palisade_conformance::engine::EngineBackend;
 use palisade_conformance::{Backend, Case, ClusterSource, Outcome, parse_cluster, run_case};
 use palisade_engine::explain::explain_policy;
-use palisade_engine::model::namespace_of;
 use palisade_engine::{Connection, Endpoint, Index, IpFamily, Object, ObjectKey, Protocol};
 use serde_json::json;
 
@@ -540,12 +539,8 @@ pub fn get_from(
         };
         header.insert(at, "AGE");
         for (r, o) in rows.iter_mut().zip(&objects) {
-            let meta = match o {
-                Object::Pod(p) => &p.metadata,
-                Object::NetworkPolicy(p) => &p.metadata,
-                Object::Namespace(n) => &n.metadata,
-            };
-            let age = meta
+            let age = o
+                .metadata()
                 .creation_timestamp
                 .as_ref()
                 .map_or("<unknown>".to_owned(), |t| human_duration(now.as_second() - t.0.as_second()));
@@ -555,12 +550,7 @@ pub fn get_from(
     if ns_filter.is_none() && resource != Resource::Ns {
         header.insert(0, "NAMESPACE");
         for (r, o) in rows.iter_mut().zip(&objects) {
-            let ns = match o {
-                Object::Pod(p) => namespace_of(&p.metadata).to_owned(),
-                Object::NetworkPolicy(p) => namespace_of(&p.metadata).to_owned(),
-                Object::Namespace(_) => String::new(),
-            };
-            r.insert(0, ns);
+            r.insert(0, o.key().namespace);
         }
     }
     out.write_all(render::table(&header, &rows).as_bytes())?;

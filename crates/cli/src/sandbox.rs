@@ -218,12 +218,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 })),
                 Kind::NetworkPolicy => bail!("label pods or namespaces"),
             };
-            let meta = match &mut obj {
-                Object::Pod(p) => &mut p.metadata,
-                Object::Namespace(n) => &mut n.metadata,
-                Object::NetworkPolicy(p) => &mut p.metadata,
-            };
-            let map = meta.labels.get_or_insert_with(Default::default);
+            let map = obj.metadata_mut().labels.get_or_insert_with(Default::default);
             for l in &labels {
                 if let Some(k) = l.strip_suffix('-') {
                     map.remove(k);

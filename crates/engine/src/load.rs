@@ -172,12 +172,9 @@ pub fn load_value(origin: Origin, doc: Value, out: &mut Loaded) {
 }
 
 fn metadata_problem(object: &Object) -> Option<String> {
-    let meta = match object {
-        Object::Namespace(o) => &o.metadata,
-        Object::Pod(o) => &o.metadata,
-        Object::NetworkPolicy(o) => &o.metadata,
-    };
-    meta.name
+    object
+        .metadata()
+        .name
         .as_deref()
         .is_none_or(str::is_empty)
         .then(|| "metadata.name: Required value: name or generateName is required".to_owned())

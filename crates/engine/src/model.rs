@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The label every namespace carries (set by the apiserver since Kubernetes 1.21).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -118,24 +119,45 @@ impl Object {
         }
     }
 
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::Namespace(o) => &o.metadata,
+            Object::Pod(o) => &o.metadata,
+            Object::NetworkPolicy(o) => &o.metadata,
+        }
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Namespace(o) => &mut o.metadata,
+            Object::Pod(o) => &mut o.metadata,
+            Object::NetworkPolicy(o) => &mut o.metadata,
+        }
+    }
+
+    /// The object's key (for a Namespace, the namespace field is empty).
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Object::Namespace(ns) => ObjectKey::new("", ns.metadata.name.as_deref().unwrap_or("")),
+            _ => key_of(self.metadata()),
+        }
+    }
+
     /// `namespace/name` for namespaced objects, `name` for namespaces.
     pub fn display_name(&self) -> String {
         match self {
-            Object::Namespace(ns) => ns.metadata.name.clone().unwrap_or_default(),
-            Object::Pod(p) => format!("{}/{}", namespace_of(&p.metadata), p.metadata.name.as_deref().unwrap_or("")),
-            Object::NetworkPolicy(p) => {
-                format!("{}/{}", namespace_of(&p.metadata), p.metadata.name.as_deref().unwrap_or(""))
-            }
+            Object::Namespace(_) => self.key().name,
+            _ => self.key().to_string(),
         }
     }
 }
 
 /// The object's namespace, `default` when the manifest leaves it out (as kubectl does).
-pub fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+pub fn namespace_of(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default")
 }
 
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
+fn key_of(meta: &ObjectMeta) -> ObjectKey {
     ObjectKey::new(namespace_of(meta), meta.name.as_deref().unwrap_or(""))
 }
 

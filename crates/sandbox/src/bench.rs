@@ -138,17 +138,8 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
 
     // The synthetic cluster: every pod a peer; one in ten local to this node (chains, map entries).
     let synthetic = objects(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
-    let local: Vec<ObjectKey> = synthetic
-        .iter()
-        .filter_map(|o| match o {
-            Object::Pod(p) => Some(ObjectKey::new(
-                palisade_engine::model::namespace_of(&p.metadata),
-                p.metadata.name.as_deref().unwrap_or(""),
-            )),
-            _ => None,
-        })
-        .step_by(10)
-        .collect();
+    let local: Vec<ObjectKey> =
+        synthetic.iter().filter(|o| matches!(o, Object::Pod(_))).map(Object::key).step_by(10).collect();
     sb.add_synthetic(&synthetic, &local)?;
     let (index, ruleset) = sb.compiled();
     let (rules, set_elements) = ruleset.size();

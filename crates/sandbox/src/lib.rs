@@ -385,10 +385,7 @@ impl Sandbox {
         let objects: Vec<Object> = objects.iter().map(|o| self.stamped(o.clone())).collect();
         for o in &objects {
             if let Object::Pod(p) = o {
-                let key = ObjectKey::new(
-                    palisade_engine::model::namespace_of(&p.metadata),
-                    p.metadata.name.as_deref().unwrap_or(""),
-                );
+                let key = o.key();
                 let mut facts = PodFacts::of(p);
                 let ports: Vec<(Protocol, u16)> = facts.ports.iter().map(|c| (c.protocol, c.port)).collect();
                 let existing = self.state.pods.get(&key.to_string()).cloned();
@@ -425,31 +422,13 @@ impl Sandbox {
 
     fn stamped(&self, mut o: Object) -> Object {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let key = o.key();
         let existing = match &o {
-            Object::Namespace(n) => self
-                .cluster
-                .namespace(n.metadata.name.as_deref().unwrap_or(""))
-                .map(|x| x.metadata.creation_timestamp.clone()),
-            Object::Pod(p) => self
-                .cluster
-                .pod(&ObjectKey::new(
-                    palisade_engine::model::namespace_of(&p.metadata),
-                    p.metadata.name.as_deref().unwrap_or(""),
-                ))
-                .map(|x| x.metadata.creation_timestamp.clone()),
-            Object::NetworkPolicy(p) => self
-                .cluster
-                .policy(&ObjectKey::new(
-                    palisade_engine::model::namespace_of(&p.metadata),
-                    p.metadata.name.as_deref().unwrap_or(""),
-                ))
-                .map(|x| x.metadata.creation_timestamp.clone()),
+            Object::Namespace(_) => self.cluster.namespace(&key.name).map(|x| x.metadata.creation_timestamp.clone()),
+            Object::Pod(_) => self.cluster.pod(&key).map(|x| x.metadata.creation_timestamp.clone()),
+            Object::NetworkPolicy(_) => self.cluster.policy(&key).map(|x| x.metadata.creation_timestamp.clone()),
         };
-        let meta = match &mut o {
-            Object::Namespace(n) => &mut n.metadata,
-            Object::Pod(p) => &mut p.metadata,
-            Object::NetworkPolicy(p) => &mut p.metadata,
-        };
+        let meta = o.metadata_mut();
         meta.creation_timestamp = existing.flatten().or_else(|| Some(Time(now())));
         o
     }
@@ -489,10 +468,7 @@ impl Sandbox {
     fn cluster_apply(&mut self, o: Object) {
         let relabel = match (&o, &self.index) {
             (Object::Pod(p), Some(_)) => {
-                let key = ObjectKey::new(
-                    palisade_engine::model::namespace_of(&p.metadata),
-                    p.metadata.name.as_deref().unwrap_or(""),
-                );
+                let key = o.key();
                 let new = PodFacts::of(p);
                 let same_but_labels = self.cluster.pod(&key).map(PodFacts::of).is_some_and(|old| {
                     old.ips == new.ips

@@ -61,7 +61,7 @@ const PODS: &str = r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: default, labels: {app: client}}
-spec: {containers: [{name: c}]}
+spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
 status: {podIP: 10.244.9.1, podIPs: [{ip: 10.244.9.1}]}
 ---
 apiVersion: v1
@@ -124,19 +124,7 @@ fn an_established_connection_is_cut_when_policy_stops_admitting_it() {
     assert_eq!(new_conn, Some(1), "new connections are refused too");
 }
 
-const CLUSTER: &str = r#"
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default, labels: {app: client}}
-spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
-status: {podIP: 10.244.9.1, podIPs: [{ip: 10.244.9.1}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: server, namespace: default, labels: {app: server}}
-spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
-status: {podIP: 10.244.9.2, podIPs: [{ip: 10.244.9.2}]}
----
+const SERVER_NO_EGRESS: &str = r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: server-no-egress, namespace: default}
@@ -152,7 +140,7 @@ fn replies_pass_when_the_reverse_direction_is_denied() {
         eprintln!("skipped: needs root and nft");
         return;
     }
-    let sb = LiveSandbox::up("rp", CLUSTER);
+    let sb = LiveSandbox::up("rp", &format!("{PODS}---\n{SERVER_NO_EGRESS}"));
     let forward = sb.probe("default/client", "default/server", "80");
     let reverse = sb.probe("default/server", "default/client", "80");
     assert_eq!(forward, Some(0), "client -> server must connect (replies pass)");
