@@ -13,12 +13,14 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod reference;
+pub mod store;
 pub mod synth;
 pub mod validate;
 pub mod verdict;
 
 pub use index::{ConnectionError, Index, Matrix, PodId};
 pub use load::{Loaded, Located, Origin, load_str};
+pub use store::Store;
 pub use model::{Cluster, IpFamily, Kind, Object, ObjectKey, Protocol};
 pub use policy::Direction;
 pub use verdict::{Connection, Endpoint, NearMiss, RuleMatch, Side, Verdict};

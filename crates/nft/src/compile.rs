@@ -15,7 +15,8 @@ use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
 /// What the node enforces for: its local pods and the host-side interface of each.
 #[derive(Debug, Clone, Default)]
 pub struct Node {
-    /// Local pod → the name of its veth on the node side.
+    /// Local pod → the name of its veth on the node side; empty when not known (a pod behind a bridge):
+    /// such a pod is enforced like any other but its source address is not checked against its interface.
     pub interfaces: BTreeMap<ObjectKey, String>,
 }
 
@@ -137,7 +138,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     let pods = index.pods();
     let local: Vec<(PodId, &String)> =
         node.interfaces.iter().filter_map(|(k, ifname)| index.pod_id(k).map(|id| (id, ifname))).collect();
-    for (id, ifname) in &local {
+    for (id, ifname) in local.iter().filter(|(_, i)| !i.is_empty()) {
         ifs.insert(quote(ifname));
         for ip in &pods[*id].facts.ips {
             let e = format!("{} . {ip}", quote(ifname));

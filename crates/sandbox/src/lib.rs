@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::PodIP;
 use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
-use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol};
+use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol, Store};
 use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile};
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +108,8 @@ struct State {
 #[derive(Debug)]
 pub struct Sandbox {
     state: State,
-    cluster: Cluster,
+    /// The cluster's objects and their index, kept across changes a pod relabel can update in place.
+    store: Store,
     dir: PathBuf,
     helper: PathBuf,
     /// Remove everything when dropped (tests, live conformance); a `sandbox up` keeps it. Set through
@@ -120,8 +121,6 @@ pub struct Sandbox {
     phantom: BTreeMap<ObjectKey, String>,
     /// Write the state after each change (off for benchmarks, whose clusters are large and throwaway).
     persist: bool,
-    /// The index of `cluster`, kept across changes a pod relabel can update in place.
-    index: Option<Index>,
 }
 
 fn protocol_of(p: Protocol) -> &'static str {
@@ -178,7 +177,7 @@ impl Sandbox {
         let node = format!("{NETNS_PREFIX}{name}-node");
         let mut sb = Sandbox {
             state,
-            cluster: Cluster::new(),
+            store: Store::new(),
             dir,
             helper: helper.to_owned(),
             ephemeral: false,
@@ -188,7 +187,6 @@ impl Sandbox {
             ),
             phantom: BTreeMap::new(),
             persist: true,
-            index: None,
         };
         // From here on a failure tears down what was made.
         sb.set_ephemeral(true);
@@ -224,14 +222,13 @@ impl Sandbox {
             NftDataplane::new(NftCommand { netns: Some(node.clone()) }, ConntrackCommand { netns: Some(node) });
         let mut sb = Sandbox {
             state,
-            cluster,
+            store: Store::from_cluster(cluster),
             dir,
             helper: helper.to_owned(),
             ephemeral: false,
             dataplane,
             phantom: BTreeMap::new(),
             persist: true,
-            index: None,
         };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
         let current = sb.compile();
@@ -250,7 +247,7 @@ impl Sandbox {
     }
 
     pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+        self.store.cluster()
     }
 
     pub fn pods(&self) -> &BTreeMap<String, Host> {
@@ -261,13 +258,13 @@ impl Sandbox {
         if !self.persist {
             return Ok(());
         }
-        self.state.objects = self
-            .cluster
+        let cluster = self.store.cluster();
+        self.state.objects = cluster
             .namespaces()
             .keys()
-            .filter_map(|n| self.cluster.namespace(n).cloned().map(Object::Namespace))
-            .chain(self.cluster.pods().map(|(_, p)| Object::Pod(Box::new(p.clone()))))
-            .chain(self.cluster.policies().map(|(_, p)| Object::NetworkPolicy(p.clone())))
+            .filter_map(|n| cluster.namespace(n).cloned().map(Object::Namespace))
+            .chain(cluster.pods().map(|(_, p)| Object::Pod(Box::new(p.clone()))))
+            .chain(cluster.policies().map(|(_, p)| Object::NetworkPolicy(p.clone())))
             .map(|o| to_json(&o))
             .collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
@@ -423,10 +420,11 @@ impl Sandbox {
     fn stamped(&self, mut o: Object) -> Object {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
         let key = o.key();
+        let cluster = self.store.cluster();
         let existing = match &o {
-            Object::Namespace(_) => self.cluster.namespace(&key.name).map(|x| x.metadata.creation_timestamp.clone()),
-            Object::Pod(_) => self.cluster.pod(&key).map(|x| x.metadata.creation_timestamp.clone()),
-            Object::NetworkPolicy(_) => self.cluster.policy(&key).map(|x| x.metadata.creation_timestamp.clone()),
+            Object::Namespace(_) => cluster.namespace(&key.name).map(|x| x.metadata.creation_timestamp.clone()),
+            Object::Pod(_) => cluster.pod(&key).map(|x| x.metadata.creation_timestamp.clone()),
+            Object::NetworkPolicy(_) => cluster.policy(&key).map(|x| x.metadata.creation_timestamp.clone()),
         };
         let meta = o.metadata_mut();
         meta.creation_timestamp = existing.flatten().or_else(|| Some(Time(now())));
@@ -435,9 +433,8 @@ impl Sandbox {
 
     /// Deletes an object (a pod's namespace goes with it) and re-applies the ruleset.
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<bool> {
-        let existed = self.cluster.delete(kind, namespace, name);
-        self.index = None;
-        let live: Vec<String> = self.cluster.pods().map(|(k, _)| k.to_string()).collect();
+        let existed = self.store.delete(kind, namespace, name);
+        let live: Vec<String> = self.store.cluster().pods().map(|(k, _)| k.to_string()).collect();
         let gone: Vec<String> = self.state.pods.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in gone {
             if let Some(h) = self.state.pods.remove(&k) {
@@ -459,41 +456,17 @@ impl Sandbox {
                 .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
         };
-        let index = self.index.get_or_insert_with(|| Index::build(&self.cluster));
-        compile(index, &node, TABLE)
+        compile(self.store.index(), &node, TABLE)
     }
 
-    /// Applies an object to the cluster. A pod whose only change is its labels is updated in the cached
-    /// index in place; any other change drops the index, to be rebuilt on the next compile.
     fn cluster_apply(&mut self, o: Object) {
-        let relabel = match (&o, &self.index) {
-            (Object::Pod(p), Some(_)) => {
-                let key = o.key();
-                let new = PodFacts::of(p);
-                let same_but_labels = self.cluster.pod(&key).map(PodFacts::of).is_some_and(|old| {
-                    old.ips == new.ips
-                        && old.ports == new.ports
-                        && old.host_network == new.host_network
-                        && old.terminated == new.terminated
-                });
-                same_but_labels.then_some((key, new.labels))
-            }
-            _ => None,
-        };
-        self.cluster.apply(o);
-        let kept = match (relabel, self.index.as_mut()) {
-            (Some((key, labels)), Some(index)) => index.relabel_pod(&key, &labels),
-            _ => false,
-        };
-        if !kept {
-            self.index = None;
-        }
+        self.store.apply(o);
     }
 
     /// The compiled ruleset and the index it came from.
     pub fn compiled(&mut self) -> (Index, Ruleset) {
         let r = self.compile();
-        (self.index.clone().unwrap_or_else(|| Index::build(&self.cluster)), r)
+        (self.store.index().clone(), r)
     }
 
     /// Benchmarks: add pods that exist only as policy peers or phantom local pods (no namespaces), and stop
