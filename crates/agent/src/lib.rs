@@ -1,1 +1,232 @@
-pub fn x() {}
+//! The Palisade node agent: one per node, watching Pods, Namespaces and NetworkPolicies (from the
+//! Kubernetes API or a folder of manifests) and keeping the node's nftables table in sync.
+//!
+//! Shape: sources send [`source::Event`]s on a channel; one loop feeds them to [`reconcile::Agent`]
+//! (pure but for its seams), waits for a short quiet moment (debounce), and reconciles; `/healthz`,
+//! `/readyz` and `/metrics` are served beside it.
+//!
+//! Invariants: nothing is enforced before every kind has been listed once; the first sync replaces the
+//! table atomically (a restart never opens a window); stopping leaves the rules in place.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use palisade_nft::{ConntrackCommand, NftCommand, NftDataplane};
+
+pub mod dir;
+pub mod http;
+pub mod interfaces;
+pub mod kube;
+pub mod metrics;
+pub mod reconcile;
+pub mod source;
+
+pub use reconcile::{Agent, Outcome};
+
+/// Where the agent learns about the cluster.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// The Kubernetes API (in-cluster config, or this kubeconfig).
+    Kube { kubeconfig: Option<PathBuf> },
+    /// A folder of manifests, watched for changes.
+    Dir(PathBuf),
+}
+
+/// How to run the agent.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node_name: String,
+    pub source: SourceConfig,
+    pub metrics_addr: Option<SocketAddr>,
+    /// A full atomic resync this often.
+    pub resync: Duration,
+    pub table: String,
+    /// Written after each sync: `{"node", "revision", "ready", "syncs"}` (the sandbox waits on it).
+    pub status_file: Option<PathBuf>,
+    /// Changes arriving within this long of each other are applied together.
+    pub debounce: Duration,
+    /// Keep established connections when policy narrows.
+    pub keep_established: bool,
+}
+
+impl Config {
+    pub fn new(node_name: &str, source: SourceConfig) -> Self {
+        Config {
+            node_name: node_name.to_owned(),
+            source,
+            metrics_addr: None,
+            resync: Duration::from_secs(300),
+            table: "palisade".to_owned(),
+            status_file: None,
+            debounce: Duration::from_millis(5),
+            keep_established: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("connecting to the Kubernetes API: {0}")]
+    Kube(#[from] ::kube::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the source stopped")]
+    SourceStopped,
+}
+
+/// Longest a change waits for others to join it before it is applied.
+const MAX_BATCH: Duration = Duration::from_millis(50);
+
+/// Parses `300`, `90s`, `5m`, `1h` (seconds when no unit).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 's') => (&s[..i], 1),
+        (i, 'm') => (&s[..i], 60),
+        (i, 'h') => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| Duration::from_secs(n * mult))
+}
+
+/// Runs the agent until `stop` is set (the rules stay in place) or a source fails for good.
+pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = Arc::new(http::Health::default());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| AgentError::Io { what: "starting the runtime".into(), source })?;
+    let (tx, rx) = mpsc::channel();
+    if let Some(addr) = config.metrics_addr {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| AgentError::Io { what: format!("listening on {addr}"), source })?;
+        let app = http::router(metrics.clone(), health.clone());
+        rt.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics server stopped");
+            }
+        });
+        tracing::info!(%addr, "serving /healthz /readyz /metrics");
+    }
+    match &config.source {
+        SourceConfig::Dir(path) => {
+            let source = dir::DirSource::new(path);
+            let rescan = config.resync.min(Duration::from_secs(10));
+            std::thread::Builder::new()
+                .name("dir-source".into())
+                .spawn(move || source.run(tx, rescan))
+                .map_err(|source| AgentError::Io { what: "starting the folder watch".into(), source })?;
+            tracing::info!(dir = %path.display(), "watching a folder of manifests");
+        }
+        SourceConfig::Kube { kubeconfig } => {
+            let client = rt.block_on(kube::client(kubeconfig.as_deref()))?;
+            rt.spawn(kube::run(client, tx));
+            tracing::info!("watching Namespaces, Pods and NetworkPolicies");
+        }
+    }
+    let mut dataplane = NftDataplane::new(NftCommand::default(), ConntrackCommand::default());
+    dataplane.keep_established = config.keep_established;
+    let mut agent = Agent::new(&config.node_name, &config.table, dataplane, interfaces::RouteTable::default(), metrics);
+    let mut syncs = 0u64;
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        health.beat();
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(ev) => {
+                agent.handle(ev);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(AgentError::SourceStopped),
+        }
+        // Let the changes that arrive together be applied together.
+        while let Some(since) = agent.pending_since() {
+            let left = MAX_BATCH.saturating_sub(since.elapsed()).min(config.debounce);
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(ev) => {
+                    agent.handle(ev);
+                }
+                Err(_) => break,
+            }
+        }
+        let full = agent.resync_due(config.resync);
+        if !(agent.dirty() || full) || !agent.initialized() {
+            continue;
+        }
+        let started = Instant::now();
+        match agent.reconcile(full) {
+            Ok(Some(outcome)) => {
+                failures = 0;
+                syncs += 1;
+                health.ready.store(true, Ordering::Relaxed);
+                let r = outcome.report;
+                if r.full || r.statements > 0 {
+                    tracing::info!(
+                        full = r.full,
+                        statements = r.statements,
+                        conntrack_deletes = r.conntrack_deletes,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "synced"
+                    );
+                }
+                if let Some(path) = &config.status_file {
+                    write_status(path, &config.node_name, outcome.revision.as_deref(), syncs);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, "applying the ruleset failed; retrying with a full replace");
+                std::thread::sleep(Duration::from_millis(100u64 << failures.min(5)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The status file, written whole and renamed into place so readers never see half of it.
+fn write_status(path: &std::path::Path, node: &str, revision: Option<&str>, syncs: u64) {
+    let v = serde_json::json!({ "node": node, "revision": revision, "ready": true, "syncs": syncs });
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, v.to_string()).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
+        tracing::warn!(path = %path.display(), "cannot write the status file");
+    }
+}
+
+/// Reads a status file: the revision the agent last enforced.
+pub fn read_status_revision(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("revision").and_then(|r| r.as_str()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}

@@ -20,7 +20,7 @@ pub mod verdict;
 
 pub use index::{ConnectionError, Index, Matrix, PodId};
 pub use load::{Loaded, Located, Origin, load_str};
-pub use store::Store;
 pub use model::{Cluster, IpFamily, Kind, Object, ObjectKey, Protocol};
 pub use policy::Direction;
+pub use store::Store;
 pub use verdict::{Connection, Endpoint, NearMiss, RuleMatch, Side, Verdict};

@@ -135,6 +135,15 @@ impl Object {
         }
     }
 
+    /// The kind of object this is, as `delete` names it.
+    pub fn kind_of(&self) -> Kind {
+        match self {
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Pod(_) => Kind::Pod,
+            Object::NetworkPolicy(_) => Kind::NetworkPolicy,
+        }
+    }
+
     /// The object's key (for a Namespace, the namespace field is empty).
     pub fn key(&self) -> ObjectKey {
         match self {
@@ -162,7 +171,7 @@ fn key_of(meta: &ObjectMeta) -> ObjectKey {
 }
 
 /// Which kind a `delete` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Namespace,
     Pod,

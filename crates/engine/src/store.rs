@@ -5,8 +5,8 @@
 //! ([`Index::relabel_pod`], proven equal to a rebuild); any other change drops the index, to be rebuilt
 //! on the next [`Store::index`].
 
-use crate::model::{Cluster, Kind, Object, ObjectKey, PodFacts};
 use crate::Index;
+use crate::model::{Cluster, Kind, Object, ObjectKey, PodFacts};
 
 /// The objects of a cluster and, when still valid, their index.
 #[derive(Debug, Clone, Default)]
@@ -128,7 +128,12 @@ impl Store {
             .pods()
             .filter(|(k, _)| k.namespace == name)
             .map(|(_, p)| Object::Pod(Box::new(p.clone())))
-            .chain(self.cluster.policies().filter(|(k, _)| k.namespace == name).map(|(_, p)| Object::NetworkPolicy(p.clone())))
+            .chain(
+                self.cluster
+                    .policies()
+                    .filter(|(k, _)| k.namespace == name)
+                    .map(|(_, p)| Object::NetworkPolicy(p.clone())),
+            )
             .collect();
         self.cluster.delete(Kind::Namespace, "", name);
         for o in keep {
@@ -204,7 +209,9 @@ spec:
             s.apply(o);
         }
         assert!(allowed(&mut s));
-        let relabelled = objects(&BASE.replace("{name: a, namespace: x, labels: {app: a}}", "{name: a, namespace: x, labels: {app: z}}"));
+        let relabelled = objects(
+            &BASE.replace("{name: a, namespace: x, labels: {app: a}}", "{name: a, namespace: x, labels: {app: z}}"),
+        );
         assert!(s.apply(relabelled[0].clone()));
         assert!(!s.needs_rebuild(), "a relabel is done in place");
         assert!(!allowed(&mut s));

@@ -245,10 +245,12 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
     fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
         let script = desired.render_replace();
         self.nft.apply(&script)?;
-        let narrowed = self.applied.as_ref() != Some(desired);
+        // The first replace of a process takes over what a previous run left: the flows established under
+        // it were admitted by those rules, so they are kept. A later replace whose rules differ from what
+        // this process applied (a resync that found drift) forgets every flow so the new rules judge them.
+        let narrowed = self.applied.as_ref().is_some_and(|a| a != desired);
         self.applied = Some(desired.clone());
         let mut report = SyncReport { full: true, statements: script.lines().count(), conntrack_deletes: 0 };
-        // Whatever the kernel held before is unknown: forget every flow so the new rules judge them all.
         if narrowed && !self.keep_established {
             self.conntrack.flush()?;
             report.conntrack_deletes = 1;

@@ -1,0 +1,370 @@
+//! The directory source: a folder of manifests (`*.yaml`, `*.yml`, `*.json`), watched for changes.
+//!
+//! Each file is read only when it changed (inotify names it, or its size, mtime or inode differ on a
+//! rescan), and what it now holds is compared with what it held, so a change becomes the few events it
+//! means. A file that fails to load keeps the objects it had (as the apiserver keeps an object whose
+//! update it rejects); its errors are reported as [`Change::Invalid`]. The file `.revision`, written last
+//! by a tool that changes the folder, is reported as [`Change::Revision`] after the files it follows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use palisade_engine::{Kind, Object, ObjectKey};
+
+use crate::source::{Change, Event, KINDS, Sink};
+
+/// The file whose content is the folder's revision.
+pub const REVISION_FILE: &str = ".revision";
+
+type Key = (Kind, ObjectKey);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime_ns: i128,
+    ino: u64,
+}
+
+#[derive(Debug, Default)]
+struct FileState {
+    stamp: Option<Stamp>,
+    objects: BTreeMap<Key, Object>,
+}
+
+/// The folder's files and the objects each holds.
+#[derive(Debug)]
+pub struct DirSource {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+    revision: Option<String>,
+}
+
+fn key_of(o: &Object) -> Key {
+    (o.kind_of(), o.key())
+}
+
+fn is_manifest(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.') && [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
+}
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(p).ok()?;
+    Some(Stamp {
+        len: m.len(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        ino: m.ino(),
+    })
+}
+
+impl DirSource {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DirSource { dir: dir.into(), files: BTreeMap::new(), revision: None }
+    }
+
+    fn listing(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_manifest(p))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn read_revision(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(REVISION_FILE)).ok().map(|s| s.trim().to_owned())
+    }
+
+    /// Every object the folder holds now.
+    fn all_objects(&self) -> BTreeMap<Key, Object> {
+        let mut all = BTreeMap::new();
+        for f in self.files.values() {
+            for (k, o) in &f.objects {
+                all.insert(k.clone(), o.clone());
+            }
+        }
+        all
+    }
+
+    /// The first read: the whole folder as one re-list of each kind, then the revision.
+    pub fn initial(&mut self) -> Vec<Change> {
+        let revision = self.read_revision();
+        let mut out = Vec::new();
+        for p in self.listing() {
+            let (_, invalid) = self.reload(&p);
+            out.extend(invalid);
+        }
+        let all = self.all_objects();
+        for kind in KINDS {
+            let objects = all.iter().filter(|((k, _), _)| *k == kind).map(|(_, o)| o.clone()).collect();
+            out.push(Change::Relisted { kind, objects });
+        }
+        if let Some(r) = revision {
+            self.revision = Some(r.clone());
+            out.push(Change::Revision(r));
+        }
+        out
+    }
+
+    /// Re-reads the files named (or, with `None`, every file whose stamp changed, and the ones removed),
+    /// returning the changes they mean.
+    pub fn rescan(&mut self, paths: Option<&BTreeSet<PathBuf>>) -> Vec<Change> {
+        // The revision is read first: every file written before it was is then seen by this scan.
+        let revision = self.read_revision();
+        let candidates: BTreeSet<PathBuf> = match paths {
+            Some(ps) => ps.iter().filter(|p| is_manifest(p)).cloned().collect(),
+            None => self.listing().into_iter().chain(self.files.keys().cloned()).collect(),
+        };
+        let mut out = Vec::new();
+        for p in candidates {
+            let (mut changes, invalid) = self.reload(&p);
+            out.extend(invalid);
+            out.append(&mut changes);
+        }
+        if revision.is_some() && revision != self.revision {
+            self.revision.clone_from(&revision);
+            out.extend(revision.map(Change::Revision));
+        }
+        out
+    }
+
+    /// Reloads one file if its stamp changed: (changes, invalid reports).
+    fn reload(&mut self, p: &Path) -> (Vec<Change>, Vec<Change>) {
+        let now = stamp(p);
+        let state = self.files.entry(p.to_owned()).or_default();
+        if now.is_some() && now == state.stamp {
+            return (Vec::new(), Vec::new());
+        }
+        let mut invalid = Vec::new();
+        let new: BTreeMap<Key, Object> = match now {
+            None => BTreeMap::new(),
+            Some(_) => match std::fs::read_to_string(p) {
+                Ok(text) => {
+                    let loaded = palisade_engine::load_str(&p.display().to_string(), &text);
+                    invalid.extend(loaded.errors.iter().map(|e| Change::Invalid { message: e.to_string() }));
+                    let mut objects = BTreeMap::new();
+                    let mut rejected = BTreeSet::new();
+                    for o in loaded.objects {
+                        let key = key_of(&o.value);
+                        if let Object::NetworkPolicy(np) = &o.value {
+                            let errors = palisade_engine::validate::validate_network_policy(np);
+                            if !errors.is_empty() {
+                                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                                invalid.push(Change::Invalid {
+                                    message: format!(
+                                        "{}: NetworkPolicy.networking.k8s.io {:?} is invalid: {}",
+                                        o.origin,
+                                        key.1.name,
+                                        list.join(", ")
+                                    ),
+                                });
+                                rejected.insert(key);
+                                continue;
+                            }
+                        }
+                        objects.insert(key, o.value);
+                    }
+                    if loaded.errors.is_empty() {
+                        // A rejected update leaves the object as it was, as the apiserver does.
+                        for k in rejected {
+                            if let Some(o) = state.objects.get(&k) {
+                                objects.insert(k, o.clone());
+                            }
+                        }
+                        objects
+                    } else {
+                        // Documents that did not load cannot be told apart: keep everything the file held.
+                        let mut kept = state.objects.clone();
+                        kept.extend(objects);
+                        kept
+                    }
+                }
+                // Gone between listing and reading, or unreadable: the next event or rescan settles it.
+                Err(_) => return (Vec::new(), Vec::new()),
+            },
+        };
+        state.stamp = now;
+        let old = std::mem::replace(&mut state.objects, new);
+        let state = &self.files[p];
+        let mut changes = Vec::new();
+        for (k, o) in &state.objects {
+            if old.get(k) != Some(o) {
+                changes.push(Change::Apply(o.clone()));
+            }
+        }
+        let gone: Vec<Key> = old.keys().filter(|k| !state.objects.contains_key(*k)).cloned().collect();
+        if state.stamp.is_none() {
+            self.files.remove(p);
+        }
+        for k in gone {
+            // Another file may hold the same object: then it stays, as that file has it.
+            let elsewhere = self.files.values().find_map(|f| f.objects.get(&k)).cloned();
+            changes.push(match elsewhere {
+                Some(o) => Change::Apply(o),
+                None => Change::Delete { kind: k.0, namespace: k.1.namespace.clone(), name: k.1.name.clone() },
+            });
+        }
+        (changes, invalid)
+    }
+
+    /// Reads the folder, then follows its changes until `sink` is closed: inotify when the kernel allows,
+    /// and a full rescan every `rescan` in any case.
+    pub fn run(mut self, sink: Sink, rescan: Duration) {
+        use notify::{RecursiveMode, Watcher};
+        for c in self.initial() {
+            if sink.send(Event::now(c)).is_err() {
+                return;
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
+        let mut watcher = notify::recommended_watcher(tx).ok();
+        if let Some(w) = watcher.as_mut()
+            && let Err(e) = w.watch(&self.dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot watch the folder; rescanning periodically");
+            watcher = None;
+        }
+        let period = if watcher.is_some() { rescan } else { rescan.min(Duration::from_millis(200)) };
+        loop {
+            let first = rx.recv_timeout(period);
+            let mut paths = BTreeSet::new();
+            let mut full = false;
+            let mut note = |r: notify::Result<notify::Event>| match r {
+                Ok(ev) if !ev.need_rescan() && !ev.paths.is_empty() => paths.extend(ev.paths),
+                _ => full = true,
+            };
+            match first {
+                Ok(r) => {
+                    note(r);
+                    // Take what arrived with it (a writer's rename and its `.revision` come together).
+                    while let Ok(r) = rx.recv_timeout(Duration::from_millis(1)) {
+                        note(r);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => full = true,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    full = true;
+                    std::thread::sleep(period);
+                }
+            }
+            let changes = self.rescan(if full { None } else { Some(&paths) });
+            for c in changes {
+                if sink.send(Event::now(c)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Apply(o) => format!("apply {:?} {}", o.kind_of(), o.display_name()),
+                Change::Delete { kind, namespace, name } => format!("delete {kind:?} {namespace}/{name}"),
+                Change::Relisted { kind, objects } => format!("relisted {kind:?} {}", objects.len()),
+                Change::Invalid { message } => format!("invalid {}", message.split(": ").nth(1).unwrap_or("")),
+                Change::Revision(r) => format!("revision {r}"),
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        // As writers should: a new file renamed into place.
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\n";
+    const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}}\n";
+
+    #[test]
+    fn a_folder_becomes_relists_then_changes_become_events() {
+        let tmp = tempdir();
+        let d = tmp.path();
+        write(d, "a.yaml", POD);
+        write(d, "p.yaml", POLICY);
+        std::fs::write(d.join(REVISION_FILE), "1").unwrap();
+        let mut s = DirSource::new(d);
+        assert_eq!(
+            names(&s.initial()),
+            ["relisted Namespace 0", "relisted Pod 1", "relisted NetworkPolicy 1", "revision 1"]
+        );
+        assert!(s.rescan(None).is_empty(), "nothing changed");
+
+        write(d, "a.yaml", &POD.replace("app: a", "app: b"));
+        std::fs::write(d.join(REVISION_FILE), "2").unwrap();
+        assert_eq!(names(&s.rescan(None)), ["apply Pod x/a", "revision 2"]);
+
+        std::fs::remove_file(d.join("p.yaml")).unwrap();
+        let only = BTreeSet::from([d.join("p.yaml")]);
+        assert_eq!(names(&s.rescan(Some(&only))), ["delete NetworkPolicy x/p"]);
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_and_keeps_its_objects() {
+        let tmp = tempdir();
+        let d = tmp.path();
+        write(d, "p.yaml", POLICY);
+        let mut s = DirSource::new(d);
+        s.initial();
+        let broken = POLICY.replace("{podSelector: {}}", "{podSelector: {}, policyTypes: [Sideways]}");
+        write(d, "p.yaml", &broken);
+        let changes = s.rescan(None);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            matches!(&changes[0], Change::Invalid { message } if message.contains("spec.policyTypes[0]")),
+            "{changes:?}"
+        );
+        write(d, "p.yaml", "{ not yaml");
+        assert!(matches!(&s.rescan(None)[..], [Change::Invalid { .. }]));
+        write(d, "p.yaml", POLICY);
+        assert!(s.rescan(None).is_empty(), "the kept object is the same as the repaired one");
+    }
+
+    #[test]
+    fn an_object_in_two_files_stays_while_either_has_it() {
+        let tmp = tempdir();
+        let d = tmp.path();
+        write(d, "a.yaml", POD);
+        write(d, "b.yaml", POD);
+        let mut s = DirSource::new(d);
+        s.initial();
+        std::fs::remove_file(d.join("a.yaml")).unwrap();
+        assert_eq!(names(&s.rescan(None)), ["apply Pod x/a"]);
+        std::fs::remove_file(d.join("b.yaml")).unwrap();
+        assert_eq!(names(&s.rescan(None)), ["delete Pod x/a"]);
+    }
+
+    /// A temporary folder removed on drop.
+    pub(crate) struct TempDir(PathBuf);
+    impl TempDir {
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub(crate) fn tempdir() -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("palisade-agent-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}

@@ -1,0 +1,92 @@
+//! Which interface a local pod's address lives behind: the seam to the node's routing table.
+//!
+//! Routed CNIs (Calico, Cilium in routing mode, the sandbox) give each pod a host route (`/32`, `/128`)
+//! through its veth: that veth is the pod's interface and the dataplane checks that packets entering on it
+//! carry the pod's address. Where pods sit behind a bridge (flannel's `cni0`) there is no host route;
+//! the pod is then enforced all the same, without that check.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Resolves pod addresses to interface names.
+pub trait Interfaces {
+    /// Called once per reconcile, before lookups: refresh what the lookups read.
+    fn refresh(&mut self) {}
+    fn interface_of(&self, ip: IpAddr) -> Option<String>;
+}
+
+/// The kernel's routing table of the agent's network namespace, read from `/proc/net/route` and
+/// `/proc/net/ipv6_route` (host routes only).
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: BTreeMap<IpAddr, String>,
+}
+
+impl RouteTable {
+    /// Host routes from the text of `/proc/net/route` and `/proc/net/ipv6_route`.
+    pub fn parse(v4: &str, v6: &str) -> BTreeMap<IpAddr, String> {
+        let mut routes = BTreeMap::new();
+        for line in v4.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+            if f.len() < 8 || f[7] != "FFFFFFFF" {
+                continue;
+            }
+            if let Ok(d) = u32::from_str_radix(f[1], 16) {
+                // The kernel prints the address in host byte order (little-endian here).
+                routes.insert(IpAddr::V4(Ipv4Addr::from(d.swap_bytes())), f[0].to_owned());
+            }
+        }
+        for line in v6.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // dest dest_plen src src_plen nexthop metric refcnt use flags iface
+            if f.len() < 10 || f[1] != "80" || f[9] == "lo" {
+                continue;
+            }
+            if let Ok(d) = u128::from_str_radix(f[0], 16) {
+                routes.entry(IpAddr::V6(Ipv6Addr::from(d))).or_insert_with(|| f[9].to_owned());
+            }
+        }
+        routes
+    }
+}
+
+impl Interfaces for RouteTable {
+    fn refresh(&mut self) {
+        let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+        self.routes = Self::parse(&v4, &v6);
+    }
+
+    fn interface_of(&self, ip: IpAddr) -> Option<String> {
+        self.routes.get(&ip).cloned()
+    }
+}
+
+/// A fixed table, for tests.
+#[derive(Debug, Default, Clone)]
+pub struct FixedInterfaces(pub BTreeMap<IpAddr, String>);
+
+impl Interfaces for FixedInterfaces {
+    fn interface_of(&self, ip: IpAddr) -> Option<String> {
+        self.0.get(&ip).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_routes_are_read_from_proc() {
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  p1v0\t0100F40A\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n\
+                  eth0\t0000F40A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let v6 = "fd000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 00000001 p1v0\n\
+                  fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 p1v0\n";
+        let r = RouteTable::parse(v4, v6);
+        assert_eq!(r.get(&"10.244.0.1".parse().unwrap()).map(String::as_str), Some("p1v0"));
+        assert_eq!(r.get(&"fd00::1".parse().unwrap()).map(String::as_str), Some("p1v0"));
+        assert_eq!(r.len(), 2, "only host routes: {r:?}");
+    }
+}

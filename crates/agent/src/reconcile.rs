@@ -1,0 +1,332 @@
+//! The agent's core: events in, the node's desired ruleset out, applied through the [`Dataplane`] seam.
+//!
+//! [`Agent`] does no I/O of its own: it holds the watched objects (a [`Store`]), knows which pods are on
+//! its node (`spec.nodeName`), and on [`Agent::reconcile`] compiles the node's ruleset (every pod is a
+//! peer; only local pods get chains) and hands it to the dataplane, which applies the smallest change.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade_engine::{Direction, Kind, Store};
+use palisade_nft::{Dataplane, NftError, Node, Ruleset, SyncReport};
+
+use crate::interfaces::Interfaces;
+use crate::metrics::Metrics;
+use crate::source::{Change, Event, KINDS};
+
+/// What one reconcile did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub report: SyncReport,
+    /// The source revision the kernel now enforces (if the source has revisions).
+    pub revision: Option<String>,
+}
+
+/// The node agent's state and reconcile logic.
+pub struct Agent<D, I> {
+    node: String,
+    table: String,
+    store: Store,
+    dataplane: D,
+    interfaces: I,
+    metrics: Arc<Metrics>,
+    listed: BTreeSet<Kind>,
+    /// When the oldest change not yet in the kernel arrived.
+    pending: Option<Instant>,
+    revision: Option<String>,
+    synced: bool,
+    last_full: Option<Instant>,
+}
+
+impl<D: Dataplane, I: Interfaces> Agent<D, I> {
+    pub fn new(node: &str, table: &str, dataplane: D, interfaces: I, metrics: Arc<Metrics>) -> Self {
+        Agent {
+            node: node.to_owned(),
+            table: table.to_owned(),
+            store: Store::new(),
+            dataplane,
+            interfaces,
+            metrics,
+            listed: BTreeSet::new(),
+            pending: None,
+            revision: None,
+            synced: false,
+            last_full: None,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn dataplane(&self) -> &D {
+        &self.dataplane
+    }
+
+    /// Every kind has been listed once: the state is complete enough to enforce.
+    pub fn initialized(&self) -> bool {
+        KINDS.iter().all(|k| self.listed.contains(k))
+    }
+
+    /// The first full sync is done (the agent is ready).
+    pub fn ready(&self) -> bool {
+        self.synced
+    }
+
+    /// Changes not yet in the kernel.
+    pub fn dirty(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// When the oldest change not yet in the kernel arrived.
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending
+    }
+
+    /// Takes one event into the state. Returns whether it changed anything the kernel may need.
+    pub fn handle(&mut self, ev: Event) -> bool {
+        let changed = match ev.change {
+            Change::Apply(o) => self.store.apply(o),
+            Change::Delete { kind, namespace, name } => match kind {
+                // A Namespace's pods and policies have their own delete events.
+                Kind::Namespace => self.store.delete_namespace_object(&name),
+                _ => self.store.delete(kind, &namespace, &name),
+            },
+            Change::Relisted { kind, objects } => {
+                self.listed.insert(kind);
+                // The first list of each kind matters even when empty: it completes the initial state.
+                self.store.replace_kind(kind, objects) || !self.synced
+            }
+            Change::Invalid { message } => {
+                tracing::warn!(%message, "skipped an object the source could not use");
+                self.metrics.invalid_objects.inc();
+                false
+            }
+            Change::Revision(r) => {
+                self.revision = Some(r);
+                // Nothing to apply, but whoever waits for this revision waits for a sync.
+                true
+            }
+        };
+        if changed && self.pending.is_none() {
+            self.pending = Some(ev.at);
+        }
+        changed
+    }
+
+    /// The ruleset this node should enforce now.
+    pub fn desired(&mut self) -> Ruleset {
+        self.interfaces.refresh();
+        let interfaces = self
+            .store
+            .cluster()
+            .pods()
+            .filter(|(_, p)| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(self.node.as_str()))
+            .map(|(k, p)| {
+                let facts = palisade_engine::model::PodFacts::of(p);
+                let ifname = facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default();
+                (k.clone(), ifname)
+            })
+            .collect();
+        let node = Node { interfaces };
+        let index = self.store.index();
+        let ruleset = palisade_nft::compile(index, &node, &self.table);
+        let isolated = node
+            .interfaces
+            .keys()
+            .filter_map(|k| index.pod_id(k))
+            .filter(|&id| {
+                [Direction::Ingress, Direction::Egress].into_iter().any(|d| !index.selecting_ids(id, d).is_empty())
+            })
+            .count();
+        self.metrics.local_pods.set(i64::try_from(node.interfaces.len()).unwrap_or(i64::MAX));
+        self.metrics.isolated_pods.set(i64::try_from(isolated).unwrap_or(i64::MAX));
+        ruleset
+    }
+
+    /// Brings the kernel to the desired state: a full atomic replace the first time (taking over whatever
+    /// table a previous run left, without a window) and when `full`, the smallest delta otherwise.
+    /// Does nothing before every kind is listed: enforcing a partial state could open what is closed.
+    pub fn reconcile(&mut self, full: bool) -> Result<Option<Outcome>, NftError> {
+        if !self.initialized() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let desired = self.desired();
+        let full = full || !self.synced;
+        let result = if full { self.dataplane.resync(&desired) } else { self.dataplane.sync(&desired) };
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.apply_errors.inc();
+                // The dataplane no longer knows what the kernel holds: the next attempt replaces it all.
+                self.synced = false;
+                return Err(e);
+            }
+        };
+        let now = Instant::now();
+        let mode = if report.full {
+            "full"
+        } else if report.statements == 0 {
+            "noop"
+        } else {
+            "delta"
+        };
+        self.metrics.syncs.get_or_create(&Metrics::label("mode", mode)).inc();
+        self.metrics.sync_duration.observe(now.duration_since(started).as_secs_f64());
+        if let Some(at) = self.pending.take() {
+            self.metrics.event_to_kernel.observe(now.duration_since(at).as_secs_f64());
+        }
+        if full {
+            self.last_full = Some(now);
+        }
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.metrics.last_sync.set(unix.as_secs_f64());
+        let (rules, elements) = desired.size();
+        self.metrics.rules.set(i64::try_from(rules).unwrap_or(i64::MAX));
+        self.metrics.set_elements.set(i64::try_from(elements).unwrap_or(i64::MAX));
+        let cluster = self.store.cluster();
+        let counts = [
+            ("Namespace", cluster.namespaces().len()),
+            ("Pod", cluster.pods().count()),
+            ("NetworkPolicy", cluster.policies().count()),
+        ];
+        for (kind, n) in counts {
+            self.metrics.objects.get_or_create(&Metrics::label("kind", kind)).set(i64::try_from(n).unwrap_or(0));
+        }
+        self.synced = true;
+        Ok(Some(Outcome { report, revision: self.revision.clone() }))
+    }
+
+    /// Whether a periodic full resync is due.
+    pub fn resync_due(&self, every: Duration) -> bool {
+        self.synced && self.last_full.is_some_and(|t| t.elapsed() >= every)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interfaces::FixedInterfaces;
+    use palisade_engine::Object;
+    use palisade_nft::{NftDataplane, Recorder};
+
+    fn objects(text: &str) -> Vec<Object> {
+        let l = palisade_engine::load_str("t.yaml", text);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        l.objects.into_iter().map(|o| o.value).collect()
+    }
+
+    const CLUSTER: &str = "
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {nodeName: n1, containers: [{name: c, ports: [{containerPort: 80}]}]}
+status: {podIP: 10.244.1.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop, labels: {app: client}}
+spec: {nodeName: n2}
+status: {podIP: 10.244.2.7}
+";
+    const POLICY: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 80}]}]
+";
+
+    type TestAgent = Agent<NftDataplane<Recorder, Recorder>, FixedInterfaces>;
+
+    fn agent(node: &str) -> TestAgent {
+        let ifs = FixedInterfaces([("10.244.1.5".parse().unwrap(), "cali1".to_owned())].into());
+        Agent::new(node, "palisade", NftDataplane::new(Recorder::default(), Recorder::default()), ifs, Arc::default())
+    }
+
+    fn listed(a: &mut TestAgent, text: &str) {
+        let all = objects(text);
+        for kind in KINDS {
+            let objects = all.iter().filter(|o| o.kind_of() == kind).cloned().collect();
+            a.handle(Event::now(Change::Relisted { kind, objects }));
+        }
+    }
+
+    fn scripts(a: &TestAgent) -> &[String] {
+        &a.dataplane().nft.scripts
+    }
+
+    #[test]
+    fn nothing_is_enforced_before_every_kind_is_listed() {
+        let mut a = agent("n1");
+        a.handle(Event::now(Change::Relisted { kind: Kind::Pod, objects: objects(CLUSTER) }));
+        assert_eq!(a.reconcile(false).unwrap(), None);
+        assert!(scripts(&a).is_empty());
+        assert!(!a.ready());
+    }
+
+    #[test]
+    fn the_first_sync_replaces_the_table_then_changes_are_deltas() {
+        let mut a = agent("n1");
+        listed(&mut a, &format!("{CLUSTER}---{POLICY}"));
+        let first = a.reconcile(false).unwrap().unwrap();
+        assert!(first.report.full);
+        assert!(a.ready());
+        assert!(scripts(&a)[0].contains("delete table inet palisade"), "an atomic replace");
+        assert!(scripts(&a)[0].contains("chain ing_shop__web"), "web is local to n1 and isolated");
+        assert!(!scripts(&a)[0].contains("chain ing_shop__client"), "client is on n2");
+        assert!(scripts(&a)[0].contains("\"cali1\" . 10.244.1.5"), "its interface comes from the route table");
+        assert_eq!(a.dataplane().conntrack.flushes, 0, "taking over a table does not forget established flows");
+
+        // A policy edit is a delta, and it narrows: the flows of the affected pod are forgotten.
+        a.handle(Event::now(Change::Apply(objects(&POLICY.replace("port: 80", "port: 81")).remove(0))));
+        let r = a.reconcile(false).unwrap().unwrap();
+        assert!(!r.report.full && r.report.statements > 0);
+        assert!(!scripts(&a)[1].contains("delete table"));
+        assert!(scripts(&a)[1].contains("81"), "{}", scripts(&a)[1]);
+        assert!(a.dataplane().conntrack.deletes.contains(&(None, Some("10.244.1.5".parse().unwrap()))));
+    }
+
+    #[test]
+    fn reconcile_is_idempotent_and_a_noop_event_applies_nothing() {
+        let mut a = agent("n1");
+        listed(&mut a, &format!("{CLUSTER}---{POLICY}"));
+        a.reconcile(false).unwrap();
+        let n = scripts(&a).len();
+        assert_eq!(a.reconcile(false).unwrap().unwrap().report.statements, 0);
+        // The same object again (a resync of the watch, a touched file) is not a change at all.
+        assert!(!a.handle(Event::now(Change::Apply(objects(POLICY).remove(0)))));
+        assert!(!a.dirty());
+        // A pod on another node that no local policy cares about: a new peer address at most.
+        a.handle(Event::now(Change::Apply(
+            objects(&CLUSTER.replace("name: client", "name: other").replace("10.244.2.7", "10.244.2.8")).remove(1),
+        )));
+        a.reconcile(false).unwrap();
+        a.reconcile(false).unwrap();
+        assert_eq!(scripts(&a).len(), n + 1, "one delta, then nothing");
+    }
+
+    #[test]
+    fn a_pod_new_on_the_node_gets_its_chain_in_the_transaction_that_first_names_it() {
+        let mut a = agent("n1");
+        listed(&mut a, POLICY);
+        a.reconcile(false).unwrap();
+        a.handle(Event::now(Change::Apply(objects(CLUSTER).remove(0))));
+        a.reconcile(false).unwrap();
+        let delta = scripts(&a).last().unwrap();
+        let chain = delta.find("add chain inet palisade ing_shop__web").expect("the pod's chain is added");
+        let entry = delta.find("10.244.1.5 : goto ing_shop__web").expect("its address is dispatched to it");
+        assert!(chain < entry, "{delta}");
+    }
+
+    #[test]
+    fn invalid_objects_are_counted_and_skipped() {
+        let mut a = agent("n1");
+        listed(&mut a, CLUSTER);
+        assert!(!a.handle(Event::now(Change::Invalid { message: "x.yaml#1: bad".into() })));
+        assert_eq!(a.metrics.invalid_objects.get(), 1);
+    }
+}

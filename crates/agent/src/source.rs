@@ -1,0 +1,75 @@
+//! What the agent learns about the cluster, from whichever source: one seam, [`Change`] events on a channel.
+
+use std::time::Instant;
+
+use palisade_engine::{Kind, Object};
+
+/// One thing a source observed.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// An object was created or modified.
+    Apply(Object),
+    /// An object was deleted.
+    Delete { kind: Kind, namespace: String, name: String },
+    /// A (re-)list: every object of `kind` is now exactly `objects`. The first one of each kind completes
+    /// the initial state; later ones follow a restarted watch (e.g. after `410 Gone`).
+    Relisted { kind: Kind, objects: Vec<Object> },
+    /// An object the source could not use (malformed, invalid): reported and skipped.
+    Invalid { message: String },
+    /// The source's position after the changes before it (the directory source's `.revision` file).
+    Revision(String),
+}
+
+/// A change and when the agent received it (for event-to-kernel latency).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub change: Change,
+    pub at: Instant,
+}
+
+impl Event {
+    pub fn now(change: Change) -> Self {
+        Event { change, at: Instant::now() }
+    }
+}
+
+/// Where events go: a channel to the reconcile loop.
+pub type Sink = std::sync::mpsc::Sender<Event>;
+
+/// Every kind the agent watches.
+pub const KINDS: [Kind; 3] = [Kind::Namespace, Kind::Pod, Kind::NetworkPolicy];
+
+/// Keeps from a Pod only what the engine and the agent need (labels, node, ports, addresses, phase), so
+/// that 10,000 watched pods cost little memory.
+pub fn strip_pod(pod: &mut k8s_openapi::api::core::v1::Pod) {
+    use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
+    let m = &mut pod.metadata;
+    m.annotations = None;
+    m.managed_fields = None;
+    m.owner_references = None;
+    m.finalizers = None;
+    m.generate_name = None;
+    pod.spec = pod.spec.take().map(|s| PodSpec {
+        node_name: s.node_name,
+        host_network: s.host_network,
+        containers: s
+            .containers
+            .into_iter()
+            .filter(|c| c.ports.as_ref().is_some_and(|p| !p.is_empty()))
+            .map(|c| Container { name: c.name, ports: c.ports, ..Container::default() })
+            .collect(),
+        ..PodSpec::default()
+    });
+    pod.status = pod.status.take().map(|s| PodStatus {
+        phase: s.phase,
+        pod_ip: s.pod_ip,
+        pod_ips: s.pod_ips,
+        ..PodStatus::default()
+    });
+}
+
+/// Keeps from any object only its identity, labels and spec (policies and namespaces are small already).
+pub fn strip_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    meta.annotations = None;
+    meta.managed_fields = None;
+}
