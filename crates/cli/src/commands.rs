@@ -184,6 +184,9 @@ pub enum Command {
         /// Run each case in a fresh sandbox with real packets (needs root and nft).
         #[arg(long)]
         live: bool,
+        /// With --live: this many nodes, each enforced by its own agent.
+        #[arg(long, requires = "live")]
+        nodes: Option<usize>,
     },
     /// A cluster-free sandbox: pods as network namespaces, policies enforced by nftables, real probes.
     Sandbox {
@@ -192,6 +195,8 @@ pub enum Command {
     },
     /// The frontend / backend tutorial, run for real in a sandbox and narrated.
     Demo,
+    /// The node agent: watch the cluster (or a folder) and keep this node's nftables in sync.
+    Agent(crate::agent::AgentArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -219,11 +224,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::List { files, output } => crate::analysis::list(&files, output),
         Command::Lint { files, output } => crate::analysis::lint(&files, output),
         Command::Diff { old, new, output } => crate::analysis::diff(&old, &new, output),
-        Command::Conformance { paths, live: false } => conformance(&paths),
-        Command::Conformance { paths, live: true } => crate::sandbox::conformance_live(&paths),
+        Command::Conformance { paths, live: false, .. } => conformance(&paths),
+        Command::Conformance { paths, live: true, nodes } => crate::sandbox::conformance_live(&paths, nodes),
         Command::Sandbox { what } => crate::sandbox::run(what),
         Command::Demo => crate::demo::run(),
         Command::Bench { what } => crate::bench::run(what),
+        Command::Agent(args) => crate::agent::run(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `palisade`: Kubernetes NetworkPolicy made real and visible.
 
+mod agent;
 mod analysis;
 mod bench;
 mod commands;
@@ -17,10 +18,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    if let commands::Command::Agent(a) = &cli.command {
+        agent::init_logging(a.log_format);
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     // Destructors do not run on Ctrl-C or SIGTERM: remove this process's temporary sandboxes, then exit.
     let _ = ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);

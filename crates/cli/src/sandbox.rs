@@ -25,6 +25,10 @@ pub enum SandboxCommand {
         /// A host outside the cluster, for bare-IP endpoints: `IP` or `IP=tcp/80,udp/53` (the ports it serves).
         #[arg(long = "external")]
         externals: Vec<String>,
+        /// This many nodes joined by an underlay, each enforced by its own `palisade agent` (pods spread by
+        /// `spec.nodeName` node-0, node-1..., or in turn). Without it: one node enforced by this command.
+        #[arg(long)]
+        nodes: Option<usize>,
     },
     /// Create or replace objects (pods get namespaces, policies get enforced).
     Apply {
@@ -177,15 +181,25 @@ fn objects(files: &[PathBuf]) -> Result<Vec<Object>> {
 pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        SandboxCommand::Up { name, files, externals } => {
+        SandboxCommand::Up { name, files, externals, nodes } => {
             let objs = if files.is_empty() { Vec::new() } else { objects(&files)? };
             let hosts = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
-            let sb = Sandbox::up(&name, &objs, &hosts, &helper()?)?;
-            writeln!(out, "sandbox {:?} is up: {} pods, {} outside hosts", sb.name(), sb.pods().len(), hosts.len())?;
+            let sb = Sandbox::up_with(&name, &objs, &hosts, &helper()?, nodes)?;
+            let nodes = nodes.map(|n| format!(", {n} nodes with an agent each")).unwrap_or_default();
+            writeln!(
+                out,
+                "sandbox {:?} is up: {} pods, {} outside hosts{nodes}",
+                sb.name(),
+                sb.pods().len(),
+                hosts.len()
+            )?;
         }
         SandboxCommand::Apply { name, files, keep_established } => {
             let objs = objects(&files)?;
             let mut sb = Sandbox::open(&name, &helper()?)?;
+            if keep_established && sb.agent_mode() {
+                bail!("--keep-established: the agents of a multi-node sandbox always cut what policy stops admitting");
+            }
             sb.set_keep_established(keep_established);
             sb.apply(&objs)?;
             for o in &objs {
@@ -328,7 +342,14 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
         }
         SandboxCommand::Ruleset { name } => {
             let mut sb = Sandbox::open(&name, &helper()?)?;
-            out.write_all(sb.ruleset_text().as_bytes())?;
+            if sb.agent_mode() {
+                for (node, text) in sb.kernel_rulesets()? {
+                    writeln!(out, "# {node} (as its agent applied it)")?;
+                    out.write_all(text.as_bytes())?;
+                }
+            } else {
+                out.write_all(sb.ruleset_text().as_bytes())?;
+            }
         }
         SandboxCommand::Down { name, all } => {
             if all {
@@ -420,8 +441,9 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-pub fn conformance_live(paths: &[PathBuf]) -> Result<ExitCode> {
+pub fn conformance_live(paths: &[PathBuf], nodes: Option<usize>) -> Result<ExitCode> {
     let mut backend = LiveBackend::new(helper()?);
+    backend.nodes = nodes;
     let code = run_cases(paths, &mut backend);
     drop(backend);
     code

@@ -87,6 +87,9 @@ pub fn run_root() -> PathBuf {
 /// One pod or outside host: its namespace, node-side interface, addresses and server process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Host {
+    /// The node the host is attached to (0 in a single-node sandbox).
+    #[serde(default)]
+    pub node: usize,
     pub netns: String,
     pub ifname: String,
     pub ips: Vec<IpAddr>,
@@ -102,6 +105,37 @@ struct State {
     objects: Vec<serde_json::Value>,
     pods: BTreeMap<String, Host>,
     externals: BTreeMap<String, Host>,
+    /// Agent mode: this many node namespaces, each enforced by its own `palisade agent` reading the
+    /// sandbox's manifest folder. `None`: one node, enforced by this process directly.
+    #[serde(default)]
+    nodes: Option<usize>,
+    /// The manifest folder's revision (agent mode).
+    #[serde(default)]
+    revision: u64,
+    /// Round-robin position for pods without a sandbox node in `spec.nodeName`.
+    #[serde(default)]
+    next_node: usize,
+    /// What each manifest file holds (agent mode), to rewrite only what changed.
+    #[serde(default)]
+    published: BTreeMap<String, String>,
+}
+
+/// The most nodes a sandbox has (interface names carry one digit per node).
+pub const MAX_NODES: usize = 8;
+
+/// The Kubernetes name of sandbox node `i`.
+pub fn node_name(i: usize) -> String {
+    format!("node-{i}")
+}
+
+/// The IPv4 address of node `i` on the underlay links.
+fn underlay_v4(i: usize) -> String {
+    format!("172.31.255.{}", i + 1)
+}
+
+/// The IPv6 link-local address of node `i` on the underlay links.
+fn underlay_v6(i: usize) -> String {
+    format!("fe80::ff:{}", i + 1)
 }
 
 /// A running sandbox.
@@ -151,12 +185,57 @@ fn to_json(o: &Object) -> serde_json::Value {
 }
 
 impl Sandbox {
-    fn node_ns(&self) -> String {
-        format!("{NETNS_PREFIX}{}-node", self.state.name)
+    /// Node `i`'s namespace: `palisade-<name>-node`, then `-node1`, `-node2`...
+    fn node_ns_of(&self, i: usize) -> String {
+        if i == 0 {
+            format!("{NETNS_PREFIX}{}-node", self.state.name)
+        } else {
+            format!("{NETNS_PREFIX}{}-node{i}", self.state.name)
+        }
     }
 
-    /// Creates a sandbox: the node namespace, then every pod of `objects`, then the rules.
+    fn node_count(&self) -> usize {
+        self.state.nodes.unwrap_or(1)
+    }
+
+    /// Whether agents enforce the sandbox (made with `--nodes`).
+    pub fn agent_mode(&self) -> bool {
+        self.state.nodes.is_some()
+    }
+
+    fn manifests_dir(&self) -> PathBuf {
+        self.dir.join("manifests")
+    }
+
+    fn status_file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("status-{}.json", node_name(i)))
+    }
+
+    /// Where node `i`'s agent logs.
+    pub fn agent_log(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("agent-{}.log", node_name(i)))
+    }
+
+    /// Creates a single-node sandbox enforced by this process: the node namespace, then every pod of
+    /// `objects`, then the rules.
     pub fn up(name: &str, objects: &[Object], externals: &[ExternalHost], helper: &Path) -> Result<Sandbox> {
+        Self::up_with(name, objects, externals, helper, None)
+    }
+
+    /// Creates a sandbox; with `nodes`, that many node namespaces joined by an underlay, each enforced by
+    /// its own agent process reading the sandbox's manifest folder.
+    pub fn up_with(
+        name: &str,
+        objects: &[Object],
+        externals: &[ExternalHost],
+        helper: &Path,
+        nodes: Option<usize>,
+    ) -> Result<Sandbox> {
+        if let Some(n) = nodes
+            && !(1..=MAX_NODES).contains(&n)
+        {
+            return Err(SandboxError::Invalid(format!("--nodes {n}: between 1 and {MAX_NODES}")));
+        }
         if name.is_empty()
             || name.len() > 20
             || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -173,7 +252,7 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let hash = name.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-        let state = State { name: name.to_owned(), tag: format!("p{:04x}", hash & 0xffff), ..State::default() };
+        let state = State { name: name.to_owned(), tag: format!("p{:04x}", hash & 0xffff), nodes, ..State::default() };
         let node = format!("{NETNS_PREFIX}{name}-node");
         let mut sb = Sandbox {
             state,
@@ -190,14 +269,34 @@ impl Sandbox {
         };
         // From here on a failure tears down what was made.
         sb.set_ephemeral(true);
-        ip(&["netns", "add", &node])?;
-        ip(&["-n", &node, "link", "set", "lo", "up"])?;
-        ip(&["-n", &node, "addr", "add", "169.254.1.1/32", "dev", "lo"])?;
-        sysctl(&node, &["net.ipv4.ip_forward=1".into(), "net.ipv6.conf.all.forwarding=1".into()])?;
-        sb.dataplane.nft.apply(&format!("table inet {TABLE} {{}}\n"))?;
+        for i in 0..sb.node_count() {
+            let node = sb.node_ns_of(i);
+            ip(&["netns", "add", &node])?;
+            ip(&["-n", &node, "link", "set", "lo", "up"])?;
+            ip(&["-n", &node, "addr", "add", "169.254.1.1/32", "dev", "lo"])?;
+            sysctl(
+                &node,
+                &[
+                    "net.ipv4.ip_forward=1".into(),
+                    "net.ipv6.conf.all.forwarding=1".into(),
+                    "net.ipv4.conf.all.rp_filter=0".into(),
+                    "net.ipv4.conf.default.rp_filter=0".into(),
+                ],
+            )?;
+        }
+        if sb.agent_mode() {
+            sb.link_nodes()?;
+            let dir = sb.manifests_dir();
+            std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+            for i in 0..sb.node_count() {
+                sb.start_agent(i)?;
+            }
+        } else {
+            sb.dataplane.nft.apply(&format!("table inet {TABLE} {{}}\n"))?;
+        }
         for e in externals {
             let key = e.ip.to_string();
-            let host = sb.add_host(&[e.ip], &e.ports)?;
+            let host = sb.add_host(0, &[e.ip], &e.ports)?;
             sb.state.externals.insert(key, host);
         }
         sb.apply(objects)?;
@@ -231,8 +330,10 @@ impl Sandbox {
             persist: true,
         };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
-        let current = sb.compile();
-        sb.dataplane.assume_applied(current);
+        if !sb.agent_mode() {
+            let current = sb.compile();
+            sb.dataplane.assume_applied(current);
+        }
         Ok(sb)
     }
 
@@ -258,15 +359,7 @@ impl Sandbox {
         if !self.persist {
             return Ok(());
         }
-        let cluster = self.store.cluster();
-        self.state.objects = cluster
-            .namespaces()
-            .keys()
-            .filter_map(|n| cluster.namespace(n).cloned().map(Object::Namespace))
-            .chain(cluster.pods().map(|(_, p)| Object::Pod(Box::new(p.clone()))))
-            .chain(cluster.policies().map(|(_, p)| Object::NetworkPolicy(p.clone())))
-            .map(|o| to_json(&o))
-            .collect();
+        self.state.objects = all_objects(self.store.cluster()).iter().map(to_json).collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
         std::fs::write(self.dir.join("state.json"), text).map_err(io("writing sandbox state"))
     }
@@ -276,15 +369,21 @@ impl Sandbox {
     }
 
     /// Creates a namespace routed through the node with these addresses, serving these ports.
-    fn add_host(&mut self, ips: &[IpAddr], ports: &[(Protocol, u16)]) -> Result<Host> {
+    fn add_host(&mut self, on: usize, ips: &[IpAddr], ports: &[(Protocol, u16)]) -> Result<Host> {
         let n = self.state.next;
         self.state.next += 1;
-        let node = self.node_ns();
+        let node = self.node_ns_of(on);
         let netns = format!("{NETNS_PREFIX}{}-{n}", self.state.name);
         let ifname = format!("{}v{n}", self.state.tag);
         ip(&["netns", "add", &netns])?;
-        let mut host =
-            Host { netns: netns.clone(), ifname: ifname.clone(), ips: ips.to_vec(), ports: ports.to_vec(), pid: None };
+        let mut host = Host {
+            node: on,
+            netns: netns.clone(),
+            ifname: ifname.clone(),
+            ips: ips.to_vec(),
+            ports: ports.to_vec(),
+            pid: None,
+        };
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         sysctl(&netns, &["net.ipv6.conf.all.accept_dad=0".into(), "net.ipv6.conf.default.accept_dad=0".into()])?;
         ip(&["link", "add", &ifname, "netns", &node, "type", "veth", "peer", "name", "eth0", "netns", &netns])?;
@@ -309,6 +408,12 @@ impl Sandbox {
         for addr in ips {
             let plen = if addr.is_ipv4() { "32" } else { "128" };
             ip(&["-n", &node, "route", "add", &format!("{addr}/{plen}"), "dev", &ifname])?;
+            // The other nodes reach it through the underlay.
+            for other in (0..self.node_count()).filter(|&o| o != on) {
+                let (via, link) = (self.underlay_via(on, addr), self.underlay_link(other, on));
+                let dest = format!("{addr}/{plen}");
+                ip(&["-n", &self.node_ns_of(other), "route", "add", &dest, "via", &via, "dev", &link, "onlink"])?;
+            }
         }
         if !ports.is_empty() {
             host.pid = Some(self.start_server(&netns, ports)?);
@@ -349,11 +454,143 @@ impl Sandbox {
         Ok(child.id())
     }
 
-    fn remove_host(host: &Host) {
+    fn remove_host(&self, host: &Host) {
         if let Some(pid) = host.pid {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).stderr(Stdio::null()).status();
         }
         let _ = ip(&["netns", "del", &host.netns]);
+        for other in (0..self.node_count()).filter(|&o| o != host.node) {
+            for addr in &host.ips {
+                let _ = ip(&["-n", &self.node_ns_of(other), "route", "del", &addr.to_string()]);
+            }
+        }
+    }
+
+    /// Node `from`'s underlay interface toward node `to`.
+    fn underlay_link(&self, from: usize, to: usize) -> String {
+        format!("{}u{from}{to}", self.state.tag)
+    }
+
+    /// The next hop to node `to` for an address of `addr`'s family.
+    fn underlay_via(&self, to: usize, addr: &IpAddr) -> String {
+        if addr.is_ipv4() { underlay_v4(to) } else { underlay_v6(to) }
+    }
+
+    /// A veth pair between every two nodes, each end carrying its node's underlay addresses.
+    fn link_nodes(&self) -> Result<()> {
+        let n = self.node_count();
+        for a in 0..n {
+            for b in a + 1..n {
+                let (la, lb) = (self.underlay_link(a, b), self.underlay_link(b, a));
+                let (na, nb) = (self.node_ns_of(a), self.node_ns_of(b));
+                ip(&["link", "add", &la, "netns", &na, "type", "veth", "peer", "name", &lb, "netns", &nb])?;
+                for (ns, link, me) in [(&na, &la, a), (&nb, &lb, b)] {
+                    ip(&["-n", ns, "addr", "add", &format!("{}/32", underlay_v4(me)), "dev", link])?;
+                    ip(&["-n", ns, "-6", "addr", "add", &format!("{}/64", underlay_v6(me)), "dev", link, "nodad"])?;
+                    ip(&["-n", ns, "link", "set", link, "up"])?;
+                }
+                ip(&["-n", &na, "route", "add", &underlay_v4(b), "dev", &la, "scope", "link"])?;
+                ip(&["-n", &nb, "route", "add", &underlay_v4(a), "dev", &lb, "scope", "link"])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts node `i`'s agent inside its namespace, reading the manifest folder.
+    fn start_agent(&self, i: usize) -> Result<()> {
+        let log = std::fs::File::create(self.agent_log(i)).map_err(io("creating the agent log"))?;
+        let err = log.try_clone().map_err(io("creating the agent log"))?;
+        let (manifests, status) = (self.manifests_dir(), self.status_file(i));
+        let _ = std::fs::remove_file(&status);
+        Command::new("ip")
+            .args(["netns", "exec", &self.node_ns_of(i)])
+            .arg(&self.helper)
+            .args(["agent", "--node-name", &node_name(i), "--log-format", "json", "--metrics-addr", "127.0.0.1:9464"])
+            .arg("--manifests")
+            .arg(&manifests)
+            .arg("--status-file")
+            .arg(&status)
+            .env_remove("PALISADE_LOG")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(io("starting an agent"))?;
+        Ok(())
+    }
+
+    /// Kills node `i`'s agent as `kill -9` would (fault tests); its rules stay in the kernel.
+    pub fn kill_agent(&self, i: usize) -> Result<()> {
+        let pids = self.agent_pids(i)?;
+        for pid in &pids {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+        if pids.is_empty() {
+            return Err(SandboxError::Invalid(format!("no agent runs on {}", node_name(i))));
+        }
+        Ok(())
+    }
+
+    /// Starts node `i`'s agent again and waits until it enforces the current revision.
+    pub fn restart_agent(&mut self, i: usize) -> Result<()> {
+        self.start_agent(i)?;
+        self.wait_for_agents()
+    }
+
+    fn agent_pids(&self, i: usize) -> Result<Vec<String>> {
+        let out =
+            Command::new("ip").args(["netns", "pids", &self.node_ns_of(i)]).output().map_err(io("listing pids"))?;
+        // Node namespaces run nothing but their agent (and the `ip netns exec` that became it).
+        Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// Agent mode: writes each object to the manifest folder (only what changed), then the revision, then
+    /// waits until every node's agent reports enforcing it.
+    fn publish(&mut self) -> Result<()> {
+        let dir = self.manifests_dir();
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for o in all_objects(self.store.cluster()) {
+            let k = o.key();
+            let file = format!("{}.{}.{}.json", o.kind().to_lowercase(), k.namespace, k.name);
+            files.insert(file, to_json(&o).to_string());
+        }
+        for (file, text) in &files {
+            if self.state.published.get(file) != Some(text) {
+                write_atomic(&dir.join(file), text)?;
+            }
+        }
+        for file in self.state.published.keys().filter(|f| !files.contains_key(*f)) {
+            let _ = std::fs::remove_file(dir.join(file));
+        }
+        self.state.published = files;
+        self.state.revision += 1;
+        write_atomic(&dir.join(".revision"), &self.state.revision.to_string())?;
+        self.wait_for_agents()
+    }
+
+    /// Waits (at most 20 s) until every agent enforces the folder's current revision.
+    pub fn wait_for_agents(&self) -> Result<()> {
+        let want = self.state.revision;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for i in 0..self.node_count() {
+            loop {
+                let seen = palisade_agent_status(&self.status_file(i));
+                if seen.is_some_and(|r| r >= want) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let log = std::fs::read_to_string(self.agent_log(i)).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    return Err(SandboxError::Invalid(format!(
+                        "the agent of {} did not enforce revision {want} within 20 s (it enforces {seen:?}); log tail:\n{}",
+                        node_name(i),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        Ok(())
     }
 
     /// The addresses a pod gets: its `status.podIPs`, or one allocated from 10.244.0.0/16.
@@ -392,18 +629,28 @@ impl Sandbox {
                 };
                 if facts.terminated || facts.host_network {
                     if let Some(h) = self.state.pods.remove(&key.to_string()) {
-                        Self::remove_host(&h);
+                        self.remove_host(&h);
                     }
                 } else if existing.as_ref().is_none_or(|h| h.ips != ips || h.ports != ports) {
+                    let on = match &existing {
+                        Some(h) => h.node,
+                        None => self.place(p),
+                    };
                     if let Some(h) = &existing {
-                        Self::remove_host(h);
+                        self.remove_host(h);
                     }
-                    let host = self.add_host(&ips, &ports)?;
+                    let host = self.add_host(on, &ips, &ports)?;
                     self.state.pods.insert(key.to_string(), host);
                 }
                 // The cluster keeps the addresses the pod really has.
                 facts.ips = ips.clone();
                 let mut p = p.clone();
+                if self.agent_mode()
+                    && let Some(h) = self.state.pods.get(&key.to_string())
+                {
+                    // As the scheduler would: the node the pod runs on.
+                    p.spec.get_or_insert_with(Default::default).node_name = Some(node_name(h.node));
+                }
                 let status = p.status.get_or_insert_with(Default::default);
                 if status.pod_ip.is_none() {
                     status.pod_ip = ips.first().map(ToString::to_string);
@@ -415,6 +662,18 @@ impl Sandbox {
             }
         }
         self.sync().map(|_| ())
+    }
+
+    /// The node a new pod runs on: the sandbox node its `spec.nodeName` names, else the next in turn.
+    fn place(&mut self, p: &k8s_openapi::api::core::v1::Pod) -> usize {
+        let n = self.node_count();
+        let named = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        if let Some(i) = (0..n).find(|&i| named == Some(node_name(i).as_str())) {
+            return i;
+        }
+        let i = self.state.next_node % n;
+        self.state.next_node += 1;
+        i
     }
 
     fn stamped(&self, mut o: Object) -> Object {
@@ -438,7 +697,7 @@ impl Sandbox {
         let gone: Vec<String> = self.state.pods.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in gone {
             if let Some(h) = self.state.pods.remove(&k) {
-                Self::remove_host(&h);
+                self.remove_host(&h);
             }
         }
         self.sync()?;
@@ -522,10 +781,28 @@ impl Sandbox {
     /// Compiles the cluster for this node and makes the kernel enforce it, exactly as the agent does:
     /// an incremental transaction, then the conntrack entries of pods whose policy may have narrowed deleted.
     pub fn sync(&mut self) -> Result<SyncReport> {
+        if self.agent_mode() {
+            self.publish()?;
+            self.save()?;
+            return Ok(SyncReport::default());
+        }
         let ruleset = self.compile();
         let report = self.dataplane.sync(&ruleset)?;
         self.save()?;
         Ok(report)
+    }
+
+    /// Agent mode: each node's table as the kernel holds it.
+    pub fn kernel_rulesets(&self) -> Result<Vec<(String, String)>> {
+        (0..self.node_count())
+            .map(|i| {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &self.node_ns_of(i), "nft", "list", "table", "inet", TABLE])
+                    .output()
+                    .map_err(io("running nft"))?;
+                Ok((node_name(i), String::from_utf8_lossy(&out.stdout).into_owned()))
+            })
+            .collect()
     }
 
     /// Keep established connections when policy narrows (the older enforcers' behaviour).
@@ -609,12 +886,10 @@ impl Sandbox {
     }
 
     fn teardown(&mut self) {
-        for h in self.state.pods.values().chain(self.state.externals.values()) {
-            Self::remove_host(h);
-        }
+        // Everything runs in the sandbox's namespaces: kill it, then delete them.
+        let _ = remove_namespaces(&format!("{NETNS_PREFIX}{}-", self.state.name));
         self.state.pods.clear();
         self.state.externals.clear();
-        let _ = ip(&["netns", "del", &self.node_ns()]);
         let _ = std::fs::remove_dir_all(&self.dir);
         self.set_ephemeral(false);
     }
@@ -626,6 +901,33 @@ impl Drop for Sandbox {
             self.teardown();
         }
     }
+}
+
+/// Every object of the cluster: declared namespaces, pods, policies.
+fn all_objects(cluster: &Cluster) -> Vec<Object> {
+    let namespaces = cluster.namespaces();
+    namespaces
+        .keys()
+        .filter_map(|n| cluster.namespace(n).cloned().map(Object::Namespace))
+        .chain(cluster.pods().map(|(_, p)| Object::Pod(Box::new(p.clone()))))
+        .chain(cluster.policies().map(|(_, p)| Object::NetworkPolicy(p.clone())))
+        .collect()
+}
+
+/// Writes a file whole: a temporary file renamed into place, so a reader never sees half of it.
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+/// The revision an agent's status file says it enforces.
+fn palisade_agent_status(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("revision")?.as_str()?.parse().ok()
 }
 
 /// The current time as a Kubernetes timestamp (whole seconds, as the apiserver stores them).
@@ -714,6 +1016,8 @@ pub fn down_all(helper: &Path) -> Result<usize> {
 pub struct LiveBackend {
     pub helper: PathBuf,
     pub prefix: String,
+    /// Agent mode with this many nodes (`conformance --live --nodes N`).
+    pub nodes: Option<usize>,
     counter: usize,
     current: Option<Sandbox>,
 }
@@ -721,7 +1025,7 @@ pub struct LiveBackend {
 impl LiveBackend {
     pub fn new(helper: PathBuf) -> Self {
         let prefix = format!("cf{}", std::process::id() % 100_000);
-        LiveBackend { helper, prefix, counter: 0, current: None }
+        LiveBackend { helper, prefix, nodes: None, counter: 0, current: None }
     }
 
     fn sandbox(&mut self) -> Result<&mut Sandbox, CaseError> {
@@ -740,7 +1044,7 @@ impl Backend for LiveBackend {
         }
         self.counter += 1;
         let name = format!("{}-{}", self.prefix, self.counter);
-        let mut sb = Sandbox::up(&name, objects, external_hosts, &self.helper).map_err(case_err)?;
+        let mut sb = Sandbox::up_with(&name, objects, external_hosts, &self.helper, self.nodes).map_err(case_err)?;
         sb.set_ephemeral(true);
         self.current = Some(sb);
         Ok(())

@@ -1,0 +1,209 @@
+//! The Kubernetes source against kube-rs's mock service: realistic list and watch responses (adds,
+//! modifies, deletes, a bookmark, a watch that drops, a `410 Gone` that forces a re-list), then the
+//! resulting events through the reconcile loop into the recording nft fake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use palisade_agent::Agent;
+use palisade_agent::interfaces::FixedInterfaces;
+use palisade_agent::source::{Change, Event};
+use palisade_engine::{Kind, Object};
+use palisade_nft::{NftDataplane, Recorder};
+use serde_json::{Value, json};
+
+fn pod(name: &str, app: &str, ip: &str, rv: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "shop", "resourceVersion": rv, "uid": format!("uid-{name}"),
+            "labels": {"app": app},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}]
+        },
+        "spec": {
+            "nodeName": "n1",
+            "containers": [{"name": "c", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+                            "env": [{"name": "A", "value": "B"}]}]
+        },
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.0.2.1",
+                   "conditions": [{"type": "Ready", "status": "True"}]}
+    })
+}
+
+fn list(kind: &str, rv: &str, items: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items}))
+        .unwrap()
+}
+
+fn watch_events(events: &[(&str, Value)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (t, o) in events {
+        out.extend(serde_json::to_vec(&json!({"type": t, "object": o})).unwrap());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn ok(body: Vec<u8>) -> Response<Body> {
+    Response::builder().status(200).body(Body::from(body)).unwrap()
+}
+
+fn query(req: &Request<Body>, name: &str) -> Option<String> {
+    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+/// Answers the three kinds' requests like an apiserver whose pods change, then forgets history.
+async fn apiserver(
+    mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let policy = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "3"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]}
+    });
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "resourceVersion": "2", "labels": {"team": "a"}}});
+    let mut pod_watches = 0;
+    let mut held = Vec::new();
+    while let Some((req, send)) = handle.next_request().await {
+        let path = req.uri().path().to_owned();
+        let watching = query(&req, "watch").as_deref() == Some("true");
+        let rv = query(&req, "resourceVersion").unwrap_or_default();
+        seen.lock().unwrap().push(format!("{} watch={watching} rv={rv}", path));
+        match (path.as_str(), watching) {
+            ("/api/v1/namespaces", false) => {
+                send.send_response(ok(list("NamespaceList", "2", vec![namespace.clone()])))
+            }
+            ("/apis/networking.k8s.io/v1/networkpolicies", false) => {
+                send.send_response(ok(list("NetworkPolicyList", "3", vec![policy.clone()])))
+            }
+            ("/api/v1/pods", false) if pod_watches == 0 => send.send_response(ok(list(
+                "PodList",
+                "10",
+                vec![pod("web", "web", "10.244.1.5", "9"), pod("old", "client", "10.244.1.6", "10")],
+            ))),
+            ("/api/v1/pods", true) if pod_watches == 0 => {
+                pod_watches += 1;
+                // Three changes and a bookmark, then the connection drops (the body ends).
+                send.send_response(ok(watch_events(&[
+                    ("ADDED", pod("client", "client", "10.244.1.7", "11")),
+                    ("MODIFIED", pod("web", "web", "10.244.1.5", "12")),
+                    ("DELETED", pod("old", "client", "10.244.1.6", "13")),
+                    ("BOOKMARK", json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "15"}})),
+                ])));
+            }
+            ("/api/v1/pods", true) if pod_watches == 1 => {
+                pod_watches += 1;
+                // The resumed watch is too old: history was compacted.
+                send.send_response(ok(watch_events(&[(
+                    "ERROR",
+                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "too old resource version: 15 (20)", "reason": "Expired", "code": 410}),
+                )])));
+            }
+            ("/api/v1/pods", false) => send.send_response(ok(list(
+                "PodList",
+                "20",
+                vec![pod("web", "web", "10.244.1.5", "12"), pod("late", "client", "10.244.1.8", "19")],
+            ))),
+            // Every other watch stays open with nothing to say.
+            _ => held.push(send),
+        }
+    }
+}
+
+fn describe(c: &Change) -> String {
+    match c {
+        Change::Apply(o) => format!("apply {:?} {}", o.kind_of(), o.display_name()),
+        Change::Delete { kind, namespace, name } => format!("delete {kind:?} {namespace}/{name}"),
+        Change::Relisted { kind, objects } => {
+            let names: Vec<String> = objects.iter().map(Object::display_name).collect();
+            format!("relisted {kind:?} [{}]", names.join(", "))
+        }
+        Change::Invalid { message } => format!("invalid {message}"),
+        Change::Revision(r) => format!("revision {r}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_become_changes_and_a_410_forces_a_relist() {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    tokio::spawn(apiserver(handle, seen.clone()));
+    let client = kube::Client::new(service, "default");
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    tokio::spawn(palisade_agent::kube::run(client, tx));
+
+    let mut events: Vec<Event> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        if events.iter().any(|e| matches!(&e.change, Change::Relisted { kind: Kind::Pod, objects } if objects.len() == 2 && objects.iter().any(|o| o.key().name == "late"))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pods: Vec<String> = events
+        .iter()
+        .filter(|e| match &e.change {
+            Change::Apply(o) => o.kind_of() == Kind::Pod,
+            Change::Delete { kind, .. } | Change::Relisted { kind, .. } => *kind == Kind::Pod,
+            _ => false,
+        })
+        .map(|e| describe(&e.change))
+        .collect();
+    assert_eq!(
+        pods,
+        [
+            "relisted Pod [shop/web, shop/old]",
+            "apply Pod shop/client",
+            "apply Pod shop/web",
+            "delete Pod shop/old",
+            "relisted Pod [shop/web, shop/late]",
+        ],
+        "requests: {:#?}",
+        seen.lock().unwrap()
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert!(
+        requests.contains(&"/api/v1/pods watch=true rv=15".to_owned()),
+        "the dropped watch resumes from the bookmark: {requests:#?}"
+    );
+
+    // Pods are kept with only what the engine needs.
+    let Some(Change::Relisted { objects, .. }) =
+        events.iter().map(|e| &e.change).find(|c| matches!(c, Change::Relisted { kind: Kind::Pod, .. }))
+    else {
+        unreachable!()
+    };
+    let Object::Pod(p) = &objects[0] else { panic!("a pod") };
+    assert!(p.metadata.annotations.is_none() && p.metadata.managed_fields.is_none());
+    let spec = p.spec.as_ref().unwrap();
+    assert_eq!(spec.node_name.as_deref(), Some("n1"));
+    assert!(spec.containers[0].image.is_none() && spec.containers[0].env.is_none());
+    assert!(p.status.as_ref().unwrap().conditions.is_none());
+    assert_eq!(spec.containers[0].ports.as_ref().unwrap()[0].container_port, 80);
+
+    // Through the reconcile loop: the node enforces the final state.
+    let ifs = FixedInterfaces([("10.244.1.5".parse().unwrap(), "cali5".to_owned())].into());
+    let mut agent =
+        Agent::new("n1", "palisade", NftDataplane::new(Recorder::default(), Recorder::default()), ifs, Arc::default());
+    for e in events {
+        agent.handle(e);
+    }
+    assert!(agent.initialized());
+    agent.reconcile(false).unwrap();
+    let script = agent.dataplane().nft.scripts.join("\n");
+    assert!(script.contains("ing_shop__web"), "web is isolated on n1");
+    assert!(script.contains("10.244.1.8"), "late is an admitted peer:\n{script}");
+    assert!(
+        !script.contains("10.244.1.6") && !script.contains("10.244.1.7"),
+        "old and client are gone (the re-list):\n{script}"
+    );
+}
