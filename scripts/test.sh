@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property and snapshot tests, the conformance corpus on the engine, and, as root,
-# the same corpus live in sandboxes (real packets through the nftables dataplane).
+# the same corpus live in sandboxes (real packets through the nftables dataplane), on one node and on three
+# nodes each enforced by its own agent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --release --locked
@@ -8,6 +9,7 @@ cargo build --release --locked -q -p palisade-cli
 ./target/release/palisade conformance conformance/upstream-e2e conformance/seeds
 if [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then
   ./target/release/palisade conformance --live conformance/upstream-e2e conformance/seeds
+  ./target/release/palisade conformance --live --nodes 3 conformance/upstream-e2e conformance/seeds
   ./target/release/palisade demo >/dev/null
   ./target/release/palisade sandbox down --all >/dev/null
 else

@@ -5,6 +5,8 @@ use std::time::Instant;
 use palisade_engine::{Kind, Object};
 
 /// One thing a source observed.
+// Events are short-lived and mostly `Apply`: boxing it would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Change {
     /// An object was created or modified.

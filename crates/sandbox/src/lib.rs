@@ -186,7 +186,7 @@ fn to_json(o: &Object) -> serde_json::Value {
 
 impl Sandbox {
     /// Node `i`'s namespace: `palisade-<name>-node`, then `-node1`, `-node2`...
-    fn node_ns_of(&self, i: usize) -> String {
+    pub fn node_ns_of(&self, i: usize) -> String {
         if i == 0 {
             format!("{NETNS_PREFIX}{}-node", self.state.name)
         } else {
@@ -203,7 +203,8 @@ impl Sandbox {
         self.state.nodes.is_some()
     }
 
-    fn manifests_dir(&self) -> PathBuf {
+    /// Agent mode: the folder the agents read (one file per object, then `.revision`).
+    pub fn manifests_dir(&self) -> PathBuf {
         self.dir.join("manifests")
     }
 
@@ -532,7 +533,7 @@ impl Sandbox {
     }
 
     /// Starts node `i`'s agent again and waits until it enforces the current revision.
-    pub fn restart_agent(&mut self, i: usize) -> Result<()> {
+    pub fn restart_agent(&self, i: usize) -> Result<()> {
         self.start_agent(i)?;
         self.wait_for_agents()
     }

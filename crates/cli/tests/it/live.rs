@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn live_ready() -> bool {
+pub(crate) fn live_ready() -> bool {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let nft = Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success());
     if !(root && nft) && std::env::var_os("CI").is_some() {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `palisade` command: exit codes and what people read (snapshots).
 
+mod agent;
 mod analysis;
 mod live;
 

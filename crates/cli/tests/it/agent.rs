@@ -1,0 +1,169 @@
+//! Faults of the node agent, live: multi-node sandboxes whose nodes are enforced by `palisade agent`
+//! processes, probed with real packets while agents are killed, flooded with changes, or fed garbage.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use palisade_engine::{Connection, Endpoint, Object, ObjectKey, Protocol};
+use palisade_sandbox::{Sandbox, node_name};
+
+use crate::live::live_ready;
+
+const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default, labels: {app: client}}
+spec: {nodeName: node-0, containers: [{name: c, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: default, labels: {app: other}}
+spec: {nodeName: node-0, containers: [{name: c, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: default, labels: {app: server}}
+spec: {nodeName: node-1, containers: [{name: c, ports: [{containerPort: 80}]}]}
+"#;
+
+fn policy(name: &str, from_app: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: {name}, namespace: default}}
+spec:
+  podSelector: {{matchLabels: {{app: server}}}}
+  ingress: [{{from: [{{podSelector: {{matchLabels: {{app: {from_app}}}}}}}], ports: [{{port: 80}}]}}]
+"#
+    )
+}
+
+fn objects(text: &str) -> Vec<Object> {
+    let l = palisade_engine::load_str("test.yaml", text);
+    assert!(l.errors.is_empty(), "{:?}", l.errors);
+    l.objects.into_iter().map(|o| o.value).collect()
+}
+
+fn up(tag: &str, text: &str) -> Sandbox {
+    let name = format!("{tag}{}", std::process::id() % 100_000);
+    let helper = Path::new(env!("CARGO_BIN_EXE_palisade"));
+    let mut sb = Sandbox::up_with(&name, &objects(text), &[], helper, Some(2)).expect("sandbox up");
+    sb.set_ephemeral(true);
+    sb
+}
+
+fn conn(from: &str, to: &str) -> Connection {
+    Connection::new(
+        Endpoint::Pod(ObjectKey::new("default", from)),
+        Endpoint::Pod(ObjectKey::new("default", to)),
+        Protocol::Tcp,
+        80,
+    )
+}
+
+/// kill -9 of an agent, then a restart: at no moment does a denied connection get through, and allowed
+/// ones keep working (the rules stay in the kernel; the new agent takes the table over atomically).
+#[test]
+fn killing_and_restarting_an_agent_opens_no_window() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let sb = up("kill", &format!("{CLUSTER}---{}", policy("web", "client")));
+    let probes = [conn("client", "server"), conn("other", "server")];
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false]);
+    let mut rounds = Vec::new();
+    std::thread::scope(|s| {
+        let prober = s.spawn(|| {
+            let end = Instant::now() + Duration::from_secs(4);
+            let mut seen = Vec::new();
+            while Instant::now() < end {
+                seen.push(sb.probe(&probes).unwrap());
+            }
+            seen
+        });
+        for round in 0..3 {
+            std::thread::sleep(Duration::from_millis(300));
+            // The server's node enforces its ingress; kill it (and, once, the client's node too).
+            sb.kill_agent(1).unwrap();
+            if round == 1 {
+                sb.kill_agent(0).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            sb.restart_agent(1).unwrap();
+            if round == 1 {
+                sb.restart_agent(0).unwrap();
+            }
+        }
+        rounds = prober.join().unwrap();
+    });
+    assert!(rounds.len() >= 4, "probed only {} rounds", rounds.len());
+    for (i, r) in rounds.iter().enumerate() {
+        assert_eq!(r, &[true, false], "round {i} of {}: [client->server, other->server]", rounds.len());
+    }
+}
+
+/// A burst of 1,000 policy changes, written as fast as the folder takes them, converges to the state of
+/// the last one.
+#[test]
+fn a_burst_of_a_thousand_changes_converges() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let mut sb = up("burst", &format!("{CLUSTER}---{}", policy("web", "client")));
+    let dir = sb.manifests_dir();
+    let file = dir.join("networkpolicy.default.web.json");
+    let started = Instant::now();
+    for i in 0..1000 {
+        let from = if i % 2 == 0 { "other" } else { "client" };
+        let o = objects(&policy("web", from)).remove(0);
+        let Object::NetworkPolicy(p) = o else { unreachable!() };
+        let mut v = serde_json::to_value(&p).unwrap();
+        v["apiVersion"] = "networking.k8s.io/v1".into();
+        v["kind"] = "NetworkPolicy".into();
+        let tmp = dir.join(".burst.tmp");
+        std::fs::write(&tmp, v.to_string()).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    }
+    let burst = started.elapsed();
+    // The last word, through the sandbox (which waits for every agent to enforce it): admit `other` only.
+    sb.apply(&objects(&policy("web", "other"))).unwrap();
+    assert_eq!(sb.probe(&[conn("client", "server"), conn("other", "server")]).unwrap(), [false, true]);
+    eprintln!("1000 changes written in {burst:?}, converged after {:?}", started.elapsed());
+}
+
+/// A malformed file and an invalid policy are reported (log and metric) and skipped; the rest is
+/// enforced, and later changes still are.
+#[test]
+fn malformed_objects_are_reported_and_skipped() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let mut sb = up("bad", &format!("{CLUSTER}---{}", policy("web", "client")));
+    let dir = sb.manifests_dir();
+    std::fs::write(dir.join("broken.yaml"), "kind: Pod\nmetadata: {name: [unclosed\n").unwrap();
+    let invalid = policy("web", "client").replace(
+        "podSelector: {matchLabels: {app: server}}",
+        "podSelector: {matchLabels: {app: server}}\n  policyTypes: [Sideways]",
+    );
+    std::fs::write(dir.join("zz-invalid.yaml"), invalid).unwrap();
+    // A valid change after them: the agents must still apply it.
+    sb.apply(&objects(&policy("web", "other"))).unwrap();
+    assert_eq!(sb.probe(&[conn("client", "server"), conn("other", "server")]).unwrap(), [false, true]);
+    for i in 0..2 {
+        let log = std::fs::read_to_string(sb.agent_log(i)).unwrap();
+        assert!(log.contains("skipped an object the source could not use"), "{} log:\n{log}", node_name(i));
+        assert!(log.contains("spec.policyTypes[0]"), "the invalid field is named:\n{log}");
+        let metrics = std::process::Command::new("ip")
+            .args(["netns", "exec", &sb.node_ns_of(i), "bash", "-c"])
+            .arg("exec 3<>/dev/tcp/127.0.0.1/9464; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&metrics.stdout);
+        assert!(text.contains("palisade_invalid_objects_total 2"), "{} metrics:\n{text}", node_name(i));
+        assert!(text.contains("palisade_local_pods "), "{text}");
+    }
+}
