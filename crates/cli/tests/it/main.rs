@@ -2,6 +2,7 @@
 
 mod agent;
 mod analysis;
+mod deploy;
 mod live;
 
 use std::process::{Command, Output};
