@@ -43,6 +43,19 @@ pub enum BenchCommand {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
+    /// The node agent with the folder source on a sandbox node (needs root and nft): time to the first full
+    /// sync, change -> kernel latency, peak memory.
+    Agent {
+        #[arg(long, default_value_t = 10000)]
+        pods: usize,
+        #[arg(long, default_value_t = 1000)]
+        policies: usize,
+        /// Single changes timed, in turn: pod added, label changed, policy edited (at least 100).
+        #[arg(long, default_value_t = 120)]
+        changes: usize,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
     /// Time the full connectivity matrix with the engine (and the reference evaluator with --reference).
     Engine {
         #[arg(long, default_value_t = 1000)]
@@ -90,6 +103,32 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     conns.len(),
                     text.len()
                 )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Agent { pods, policies, changes, output } => {
+            let opts = palisade_sandbox::bench::AgentOptions { pods, policies, changes };
+            let name = format!("bagent{}", std::process::id() % 100_000);
+            let r = palisade_sandbox::bench::run_agent(&name, &crate::sandbox::helper()?, opts)?;
+            let mut out = std::io::stdout().lock();
+            match output {
+                TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?,
+                TextJson::Text => {
+                    writeln!(out, "cluster: {} pods ({} on this node), {} policies", r.pods, r.local_pods, r.policies)?;
+                    writeln!(out, "first full sync:       {:.0} ms", r.first_sync_ms)?;
+                    writeln!(
+                        out,
+                        "change -> kernel:      p50 {:.1} ms, p99 {:.1} ms over {} changes \
+                         (p50 pod added {:.1}, label changed {:.1}, policy edited {:.1})",
+                        r.update_p50_ms,
+                        r.update_p99_ms,
+                        r.changes,
+                        r.pod_added_p50_ms,
+                        r.label_changed_p50_ms,
+                        r.policy_edited_p50_ms
+                    )?;
+                    writeln!(out, "agent peak RSS:        {:.1} MB", r.peak_rss_mb)?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

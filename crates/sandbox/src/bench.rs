@@ -253,3 +253,124 @@ impl Report {
         serde_json::to_value(self).unwrap_or_else(|_| json!({}))
     }
 }
+
+/// Options of `palisade bench agent`.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentOptions {
+    pub pods: usize,
+    pub policies: usize,
+    /// Single changes timed (pod added, label changed, policy edited, in turn).
+    pub changes: usize,
+}
+
+/// Results of `palisade bench agent`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentReport {
+    pub pods: usize,
+    pub policies: usize,
+    pub local_pods: usize,
+    pub first_sync_ms: f64,
+    pub changes: usize,
+    pub update_p50_ms: f64,
+    pub update_p99_ms: f64,
+    pub pod_added_p50_ms: f64,
+    pub label_changed_p50_ms: f64,
+    pub policy_edited_p50_ms: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl AgentReport {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| json!({}))
+    }
+}
+
+fn file_name(v: &serde_json::Value) -> String {
+    let kind = v["kind"].as_str().unwrap_or("object").to_lowercase();
+    let ns = v["metadata"]["namespace"].as_str().unwrap_or("");
+    let name = v["metadata"]["name"].as_str().unwrap_or("");
+    format!("{kind}.{ns}.{name}.json")
+}
+
+/// The node agent with the folder source on a one-node sandbox: time to the first full sync of a synthetic
+/// cluster, latency from a single change written to the folder to the agent reporting it enforced, and the
+/// agent's peak memory.
+pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Result<AgentReport> {
+    let mut sb = Sandbox::up_with(name, &[], &[], helper, Some(1))?;
+    sb.set_ephemeral(true);
+    // Start the agent on a folder that already holds the whole cluster, as after a node reboot.
+    sb.kill_agent(0)?;
+    let manifests = palisade_engine::synth::manifests(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
+    let node = crate::node_name(0);
+    let local_pods = manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).count();
+    for v in &manifests {
+        sb.write_manifest(&file_name(v), &v.to_string())?;
+    }
+    sb.bump_revision()?;
+    let t = Instant::now();
+    sb.restart_agent(0)?;
+    let first_sync_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let local: Vec<&serde_json::Value> =
+        manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).collect();
+    let policies: Vec<&serde_json::Value> = manifests.iter().filter(|v| v["kind"] == "NetworkPolicy").collect();
+    let mut all = Vec::new();
+    let mut by_kind: [Vec<f64>; 3] = [vec![], vec![], vec![]];
+    for i in 0..opts.changes {
+        let kind = i % 3;
+        let change = match kind {
+            0 => {
+                // A new pod scheduled on this node.
+                let mut v = local[i % local.len().max(1)].clone();
+                let ip = format!("10.99.{}.{}", (i / 250) % 250, i % 250 + 1);
+                v["metadata"]["name"] = format!("new-{i}").into();
+                v["status"]["podIP"] = ip.clone().into();
+                v["status"]["podIPs"] = json!([{ "ip": ip }]);
+                v
+            }
+            1 => {
+                let mut v = local[(i * 7) % local.len().max(1)].clone();
+                v["metadata"]["labels"]["app"] = format!("app-{}", i % 40).into();
+                v
+            }
+            _ => {
+                let mut v = policies[(i * 13) % policies.len().max(1)].clone();
+                v["metadata"]["labels"] = json!({ "edit": i.to_string() });
+                v["spec"]["podSelector"] = json!({ "matchLabels": { "app": format!("app-{}", i % 40) } });
+                v
+            }
+        };
+        let t = Instant::now();
+        sb.write_manifest(&file_name(&change), &change.to_string())?;
+        sb.bump_revision()?;
+        sb.wait_for_agents()?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        all.push(ms);
+        by_kind[kind].push(ms);
+        // Single changes, not a burst: let the agent go idle between them.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak_rss_mb = sb
+        .agent_pid(0)
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0);
+    let [a, b, c] = by_kind;
+    Ok(AgentReport {
+        pods: opts.pods,
+        policies: opts.policies,
+        local_pods,
+        first_sync_ms,
+        changes: opts.changes,
+        update_p50_ms: percentile(all.clone(), 0.5),
+        update_p99_ms: percentile(all, 0.99),
+        pod_added_p50_ms: median(a),
+        label_changed_p50_ms: median(b),
+        policy_edited_p50_ms: median(c),
+        peak_rss_mb,
+    })
+}

@@ -564,9 +564,25 @@ impl Sandbox {
             let _ = std::fs::remove_file(dir.join(file));
         }
         self.state.published = files;
-        self.state.revision += 1;
-        write_atomic(&dir.join(".revision"), &self.state.revision.to_string())?;
+        self.bump_revision()?;
         self.wait_for_agents()
+    }
+
+    /// Agent mode: writes one file into the manifest folder (atomically), without publishing a revision.
+    pub fn write_manifest(&self, file: &str, text: &str) -> Result<()> {
+        write_atomic(&self.manifests_dir().join(file), text)
+    }
+
+    /// Agent mode: a new revision of the manifest folder, after the files written before it.
+    pub fn bump_revision(&mut self) -> Result<u64> {
+        self.state.revision += 1;
+        write_atomic(&self.manifests_dir().join(".revision"), &self.state.revision.to_string())?;
+        Ok(self.state.revision)
+    }
+
+    /// Agent mode: the process id of node `i`'s agent.
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        self.agent_pids(i).ok()?.first()?.parse().ok()
     }
 
     /// Waits (at most 20 s) until every agent enforces the folder's current revision.
