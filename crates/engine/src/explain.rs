@@ -158,3 +158,167 @@ mod tests {
         insta::assert_snapshot!(explain_policy(&np));
     }
 }
+
+// ---- Verdicts in words ----------------------------------------------------------------------------------
+
+use std::fmt;
+
+use crate::verdict::{Endpoint, NearMiss, RuleMatch, Side, Verdict};
+use crate::{Index, IpFamily};
+
+/// The verdict for people: the answer first, then each side, naming the policy and field path that
+/// isolated it and the rule that admitted it, or the nearest misses.
+pub fn verdict_text(index: &Index, v: &Verdict) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_verdict(&mut out, index, v);
+    out
+}
+
+fn rule_of<'a>(index: &'a Index, m: &RuleMatch) -> Option<&'a Rule> {
+    index.policy(&m.policy)?.rules(m.direction)?.get(m.rule)
+}
+
+fn peer_text(index: &Index, m: &RuleMatch) -> String {
+    match (m.peer, rule_of(index, m).and_then(|r| r.peers.as_ref())) {
+        (Some(i), Some(peers)) => peers.get(i).map(describe_peer).unwrap_or_default(),
+        _ => "anywhere".to_owned(),
+    }
+}
+
+fn port_text(index: &Index, m: &RuleMatch) -> String {
+    match (m.port, rule_of(index, m).and_then(|r| r.ports.as_ref())) {
+        (Some(i), Some(ports)) => ports.get(i).map(describe_port).unwrap_or_default(),
+        _ => "any port".to_owned(),
+    }
+}
+
+fn all_peers_text(index: &Index, m: &RuleMatch, other: &Endpoint, family: IpFamily) -> Vec<String> {
+    let Some(rule) = rule_of(index, m) else { return Vec::new() };
+    rule.peers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| {
+            let what = describe_peer(p);
+            let why = index.peer_mismatch(p, other, family).map(|w| format!(" (no: {w})")).unwrap_or_default();
+            format!("{}.{}[{i}]: {what}{why}", m.rule_path(), m.direction.peers_field())
+        })
+        .collect()
+}
+
+fn all_ports_text(index: &Index, m: &RuleMatch) -> Vec<String> {
+    let Some(rule) = rule_of(index, m) else { return Vec::new() };
+    rule.ports
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| format!("{}.ports[{i}]: {}", m.rule_path(), describe_port(p)))
+        .collect()
+}
+
+fn side_title(side: &Side) -> String {
+    let dir = match side.direction {
+        Direction::Ingress => "Ingress to",
+        Direction::Egress => "Egress from",
+    };
+    format!("{dir} {}", side.pod)
+}
+
+fn write_side(w: &mut String, index: &Index, side: &Side, other: &Endpoint, family: IpFamily) -> fmt::Result {
+    let title = side_title(side);
+    if let Some(why) = &side.exempt {
+        return writeln!(w, "{title}: allowed: {why}");
+    }
+    if !side.isolated {
+        return writeln!(
+            w,
+            "{title}: allowed: not isolated (no NetworkPolicy selects the pod for {})",
+            side.direction.as_str()
+        );
+    }
+    let by: Vec<String> = side.selected_by.iter().map(ToString::to_string).collect();
+    if let Some(m) = &side.admitted_by {
+        writeln!(w, "{title}: allowed: isolated by {}", by.join(", "))?;
+        writeln!(w, "  admitted by {} {}", m.policy, m.rule_path())?;
+        writeln!(w, "    peer: {}: {}", m.peer_path(), peer_text(index, m))?;
+        writeln!(w, "    port: {}: {}", m.port_path(), port_text(index, m))?;
+        return Ok(());
+    }
+    writeln!(w, "{title}: DENIED: isolated by {}, and no rule admits the connection", by.join(", "))?;
+    if side.near_misses.is_empty() {
+        let any_rules = side
+            .selected_by
+            .iter()
+            .any(|k| index.policy(k).and_then(|p| p.rules(side.direction)).is_some_and(|r| !r.is_empty()));
+        if !any_rules {
+            writeln!(
+                w,
+                "  the selecting policies have no {} rules: they deny all {}",
+                side.direction.as_str(),
+                side.direction.as_str()
+            )?;
+        } else {
+            writeln!(w, "  no rule matches either the peer or the port")?;
+        }
+        return Ok(());
+    }
+    writeln!(w, "  nearest misses:")?;
+    for miss in &side.near_misses {
+        match miss {
+            NearMiss::PortDidNotMatch { rule } => {
+                writeln!(
+                    w,
+                    "  - {} {}: the peer matches ({}: {}) but no port does:",
+                    rule.policy,
+                    rule.rule_path(),
+                    rule.peer_path(),
+                    peer_text(index, rule)
+                )?;
+                for p in all_ports_text(index, rule) {
+                    writeln!(w, "      {p}")?;
+                }
+            }
+            NearMiss::PeerDidNotMatch { rule } => {
+                writeln!(
+                    w,
+                    "  - {} {}: the port matches ({}: {}) but no peer does:",
+                    rule.policy,
+                    rule.rule_path(),
+                    rule.port_path(),
+                    port_text(index, rule)
+                )?;
+                for p in all_peers_text(index, rule, other, family) {
+                    writeln!(w, "      {p}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The verdict for people: the answer first, then each side.
+fn write_verdict(w: &mut String, index: &Index, v: &Verdict) -> fmt::Result {
+    let word = if v.allowed { "ALLOWED" } else { "DENIED" };
+    writeln!(w, "{word}: {} ({})", v.connection, v.connection.family)?;
+    if v.self_connection {
+        return writeln!(w, "a pod may always connect to itself");
+    }
+    let family = v.connection.family;
+    match &v.egress {
+        Some(side) => write_side(w, index, side, &v.connection.to, family)?,
+        None => writeln!(w, "Egress from {}: not a pod; nothing to enforce", v.connection.from)?,
+    }
+    match &v.ingress {
+        Some(side) => write_side(w, index, side, &v.connection.from, family)?,
+        None => writeln!(w, "Ingress to {}: not a pod; nothing to enforce", v.connection.to)?,
+    }
+    if !v.allowed
+        && v.egress.as_ref().is_some_and(|s| !s.allowed)
+        && v.ingress.as_ref().is_some_and(|s| s.allowed && s.isolated)
+    {
+        writeln!(w, "note: ingress admits the connection but the client's egress does not; both sides must allow it")?;
+    }
+    Ok(())
+}
+
