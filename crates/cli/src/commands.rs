@@ -195,6 +195,15 @@ pub enum Command {
     },
     /// The frontend / backend tutorial, run for real in a sandbox and narrated.
     Demo,
+    /// The policy editor in the browser: a YAML pane, a form, the policy's graph, the matrix, explanations.
+    Ui {
+        /// The cluster to edit against (Namespaces, Pods, workloads, other policies)
+        #[arg(short = 'f', long = "filename", num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Where to listen (loopback unless told otherwise)
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
     /// The node agent: watch the cluster (or a folder) and keep this node's nftables in sync.
     Agent(crate::agent::AgentArgs),
     /// Benchmarks.
@@ -230,7 +239,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo => crate::demo::run(),
         Command::Bench { what } => crate::bench::run(what),
         Command::Agent(args) => crate::agent::run(args),
+        Command::Ui { files, addr } => ui(&files, addr),
     }
+}
+
+fn ui(files: &[PathBuf], addr: std::net::SocketAddr) -> Result<ExitCode> {
+    let loaded = if files.is_empty() { palisade_engine::Loaded::default() } else { input::load(files)? };
+    for e in &loaded.errors {
+        eprintln!("error: {e}");
+    }
+    let base = palisade_ui::Base { loaded };
+    palisade_ui::serve(base, addr, |a| {
+        println!("Palisade policy editor on http://{a}/ (Ctrl-C to stop)");
+        let _ = std::io::stdout().flush();
+    })
+    .with_context(|| format!("serving on {addr}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(files: &[PathBuf]) -> Result<ExitCode> {

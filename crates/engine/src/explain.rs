@@ -1,6 +1,6 @@
 //! Policies in plain words: whom a policy selects, which directions it isolates, each rule as alternatives.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
@@ -136,32 +136,7 @@ pub fn explain_policy(np: &NetworkPolicy) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_001_reads_as_three_alternatives() {
-        let np: NetworkPolicy = serde_saphyr::from_str(
-            "metadata: {name: test-network-policy, namespace: default}\nspec:\n  podSelector: {matchLabels: {role: db}}\n  policyTypes: [Ingress, Egress]\n  ingress:\n  - from:\n    - ipBlock: {cidr: 172.17.0.0/16, except: [172.17.1.0/24]}\n    - namespaceSelector: {matchLabels: {project: myproject}}\n    - podSelector: {matchLabels: {role: frontend}}\n    ports:\n    - {protocol: TCP, port: 6379}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/24}\n    ports:\n    - {protocol: TCP, port: 5978}\n",
-        )
-        .unwrap();
-        insta::assert_snapshot!(explain_policy(&np));
-    }
-
-    #[test]
-    fn deny_all_and_ignored_rules() {
-        let np: NetworkPolicy = serde_saphyr::from_str(
-            "metadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  ingress:\n  - from: [{podSelector: {}}]\n",
-        )
-        .unwrap();
-        insta::assert_snapshot!(explain_policy(&np));
-    }
-}
-
 // ---- Verdicts in words ----------------------------------------------------------------------------------
-
-use std::fmt;
 
 use crate::verdict::{Endpoint, NearMiss, RuleMatch, Side, Verdict};
 use crate::{Index, IpFamily};
@@ -322,3 +297,25 @@ fn write_verdict(w: &mut String, index: &Index, v: &Verdict) -> fmt::Result {
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_001_reads_as_three_alternatives() {
+        let np: NetworkPolicy = serde_saphyr::from_str(
+            "metadata: {name: test-network-policy, namespace: default}\nspec:\n  podSelector: {matchLabels: {role: db}}\n  policyTypes: [Ingress, Egress]\n  ingress:\n  - from:\n    - ipBlock: {cidr: 172.17.0.0/16, except: [172.17.1.0/24]}\n    - namespaceSelector: {matchLabels: {project: myproject}}\n    - podSelector: {matchLabels: {role: frontend}}\n    ports:\n    - {protocol: TCP, port: 6379}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/24}\n    ports:\n    - {protocol: TCP, port: 5978}\n",
+        )
+        .unwrap();
+        insta::assert_snapshot!(explain_policy(&np));
+    }
+
+    #[test]
+    fn deny_all_and_ignored_rules() {
+        let np: NetworkPolicy = serde_saphyr::from_str(
+            "metadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  ingress:\n  - from: [{podSelector: {}}]\n",
+        )
+        .unwrap();
+        insta::assert_snapshot!(explain_policy(&np));
+    }
+}
