@@ -172,3 +172,72 @@ mod tests {
         assert_eq!(u, s);
     }
 }
+
+impl BitSet {
+    /// Makes room for a new element at position `at`: elements `at..` move up by one, the set grows by one,
+    /// and `at` is set to `value`.
+    pub fn insert_at(&mut self, at: usize, value: bool) {
+        let len = self.len + 1;
+        self.words.resize(len.div_ceil(64), 0);
+        let first = at / 64;
+        // Shift words above `first` left by one bit, carrying the top bit of the word below.
+        for w in (first + 1..self.words.len()).rev() {
+            self.words[w] = (self.words[w] << 1) | (self.words[w - 1] >> 63);
+        }
+        let bit = at % 64;
+        let low_mask = (1u64 << bit) - 1;
+        let word = self.words[first];
+        self.words[first] = (word & low_mask) | ((word & !low_mask) << 1) | (u64::from(value) << bit);
+        self.len = len;
+        self.trim();
+    }
+
+    /// Removes position `at`: elements above it move down by one and the set shrinks by one.
+    pub fn remove_at(&mut self, at: usize) {
+        let first = at / 64;
+        let bit = at % 64;
+        let low_mask = (1u64 << bit) - 1;
+        let n = self.words.len();
+        let word = self.words[first];
+        let high = if bit == 63 { 0 } else { (word >> 1) & !low_mask };
+        self.words[first] = (word & low_mask) | high;
+        for w in first..n {
+            let carry = self.words.get(w + 1).map_or(0, |x| x & 1);
+            if w > first {
+                self.words[w] >>= 1;
+            }
+            self.words[w] |= carry << 63;
+        }
+        self.len -= 1;
+        self.words.truncate(self.len.div_ceil(64));
+        self.trim();
+    }
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::BitSet;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn insert_and_remove_at_move_the_elements_above(bits in proptest::collection::vec(any::<bool>(), 0..200), at in 0usize..201, value: bool) {
+            let at = at.min(bits.len());
+            let mut s = BitSet::new(bits.len());
+            for (i, b) in bits.iter().enumerate() {
+                if *b { s.insert(i); }
+            }
+            let mut expected = bits.clone();
+            expected.insert(at, value);
+            s.insert_at(at, value);
+            prop_assert_eq!(s.len(), expected.len());
+            prop_assert_eq!((0..expected.len()).map(|i| s.contains(i)).collect::<Vec<_>>(), expected.clone());
+            let mut back = BitSet::new(bits.len());
+            for (i, b) in bits.iter().enumerate() {
+                if *b { back.insert(i); }
+            }
+            s.remove_at(at);
+            prop_assert_eq!(s, back);
+        }
+    }
+}

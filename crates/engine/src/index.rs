@@ -637,3 +637,281 @@ enum End {
     Pod(PodId),
     Ip(IpAddr),
 }
+
+// ---- Changing the index in place --------------------------------------------------------------------------
+//
+// Each operation leaves the index answering exactly as `Index::build` of the changed cluster would, with the
+// same pod and policy ids (pods in key order, policies in key order): property-tested against rebuilds in
+// `tests/it/properties.rs`. A namespace's labels changing is not handled here; rebuild for that.
+
+/// Whether a pod (given by its class data and addresses) is in a peer, for address family `slot`.
+fn peer_member(
+    peer: &Peer,
+    namespace: &str,
+    labels: &Labels,
+    host_network: bool,
+    ips: &[IpAddr],
+    namespaces: &std::collections::BTreeMap<String, Labels>,
+    slot: usize,
+) -> bool {
+    match peer {
+        Peer::Pods { namespaces: scope, pods: sel } => {
+            let ns_ok = match scope {
+                NamespaceScope::Own(ns) => ns == namespace,
+                NamespaceScope::Selector(nsel) => namespaces.get(namespace).is_some_and(|l| nsel.matches(l)),
+            };
+            !host_network && ns_ok && sel.matches(labels)
+        }
+        Peer::IpBlock(b) => {
+            let block_slot = family_slot(if b.cidr.addr().is_ipv4() { IpFamily::V4 } else { IpFamily::V6 });
+            block_slot == slot && ips.iter().any(|ip| b.contains(ip))
+        }
+        Peer::Invalid => false,
+    }
+}
+
+fn insert_sorted(v: &mut Vec<usize>, x: usize) {
+    if let Err(at) = v.binary_search(&x) {
+        v.insert(at, x);
+    }
+}
+
+impl Index {
+    /// The class of pods with these facts, created (with the policies selecting it) if new.
+    fn class_for(&mut self, namespace: &str, labels: &Labels, ports: &[ContainerPort], host_network: bool) -> usize {
+        let ck: ClassKey = (namespace.to_owned(), labels.clone(), ports.to_vec(), host_network);
+        if let Some(&c) = self.class_of.get(&ck) {
+            return c;
+        }
+        let mut c = Class {
+            namespace: namespace.to_owned(),
+            labels: labels.clone(),
+            ports: ports.to_vec(),
+            host_network,
+            ingress: Vec::new(),
+            egress: Vec::new(),
+        };
+        if !host_network {
+            for (pi, p) in self.policies.iter().enumerate() {
+                if p.policy.key.namespace == namespace && p.policy.pod_selector.matches(labels) {
+                    if p.policy.ingress.is_some() {
+                        c.ingress.push(pi);
+                    }
+                    if p.policy.egress.is_some() {
+                        c.egress.push(pi);
+                    }
+                }
+            }
+        }
+        self.classes.push(c);
+        self.class_of.insert(ck, self.classes.len() - 1);
+        self.classes.len() - 1
+    }
+
+    fn note_namespace(&mut self, namespace: &str) {
+        if !self.namespaces.contains_key(namespace) {
+            let labels = Labels::from([(crate::model::NAMESPACE_NAME_LABEL.to_owned(), namespace.to_owned())]);
+            self.namespaces.insert(namespace.to_owned(), labels);
+        }
+    }
+
+    fn bitsets_mut(&mut self) -> impl Iterator<Item = &mut BitSet> {
+        self.policies.iter_mut().flat_map(|p| p.ingress.iter_mut().chain(p.egress.iter_mut())).flat_map(|r| {
+            r.peers.iter_mut().flat_map(|pe| pe.pods.iter_mut()).chain(r.union.iter_mut().flat_map(|u| u.iter_mut()))
+        })
+    }
+
+    /// Adds a pod, or replaces it (any of its facts may change), as a rebuild would.
+    pub fn upsert_pod(&mut self, key: &ObjectKey, facts: PodFacts) {
+        self.remove_pod(key);
+        self.note_namespace(&key.namespace);
+        if facts.terminated {
+            let at = self.terminated.partition_point(|k| k < key);
+            self.terminated.insert(at, key.clone());
+            return;
+        }
+        let at = self.pods.partition_point(|p| p.key < *key);
+        let class = self.class_for(&key.namespace, &facts.labels, &facts.ports, facts.host_network);
+        let members: Vec<[bool; 2]> = {
+            let (c, ns) = (&self.classes[class], &self.namespaces);
+            self.policies
+                .iter()
+                .flat_map(|p| p.ingress.iter().chain(p.egress.iter()))
+                .flat_map(|r| r.peers.iter())
+                .map(|pe| {
+                    [0, 1].map(|slot| {
+                        peer_member(&pe.peer, &c.namespace, &c.labels, c.host_network, &facts.ips, ns, slot)
+                    })
+                })
+                .collect()
+        };
+        self.pods.insert(at, PodEntry { key: key.clone(), facts, class });
+        for (i, p) in self.pods.iter().enumerate().skip(at) {
+            match self.by_key.get_mut(&p.key) {
+                Some(id) => *id = i,
+                None => {
+                    self.by_key.insert(p.key.clone(), i);
+                }
+            }
+        }
+        let mut member = members.into_iter();
+        for p in &mut self.policies {
+            for r in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
+                let mut any = [false, false];
+                for pe in &mut r.peers {
+                    let m = member.next().unwrap_or([false, false]);
+                    for slot in 0..2 {
+                        pe.pods[slot].insert_at(at, m[slot]);
+                        any[slot] |= m[slot];
+                    }
+                }
+                if let Some(u) = &mut r.union {
+                    for slot in 0..2 {
+                        u[slot].insert_at(at, any[slot]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes a pod as a rebuild would. Returns whether it was there.
+    pub fn remove_pod(&mut self, key: &ObjectKey) -> bool {
+        if let Some(i) = self.terminated.iter().position(|k| k == key) {
+            self.terminated.remove(i);
+            return true;
+        }
+        let Some(id) = self.by_key.remove(key) else { return false };
+        self.pods.remove(id);
+        for (i, p) in self.pods.iter().enumerate().skip(id) {
+            if let Some(x) = self.by_key.get_mut(&p.key) {
+                *x = i;
+            }
+        }
+        for set in self.bitsets_mut() {
+            set.remove_at(id);
+        }
+        true
+    }
+
+    /// The pods of one peer, resolved against the pods the index holds now.
+    fn resolve_now(&self, peer: &Peer) -> [BitSet; 2] {
+        let n = self.pods.len();
+        let mut sets = [BitSet::new(n), BitSet::new(n)];
+        let class_match: Vec<[bool; 2]> = self
+            .classes
+            .iter()
+            .map(|c| {
+                if matches!(peer, Peer::Pods { .. }) {
+                    let m = peer_member(peer, &c.namespace, &c.labels, c.host_network, &[], &self.namespaces, 0);
+                    [m, m]
+                } else {
+                    [false, false]
+                }
+            })
+            .collect();
+        for (i, p) in self.pods.iter().enumerate() {
+            for (slot, set) in sets.iter_mut().enumerate() {
+                let m = match peer {
+                    Peer::Pods { .. } => class_match[p.class][slot],
+                    _ => {
+                        let c = &self.classes[p.class];
+                        peer_member(peer, &c.namespace, &c.labels, c.host_network, &p.facts.ips, &self.namespaces, slot)
+                    }
+                };
+                if m {
+                    set.insert(i);
+                }
+            }
+        }
+        sets
+    }
+
+    fn indexed_rules(&self, rules: Option<&[Rule]>) -> Vec<IndexedRule> {
+        let n = self.pods.len();
+        rules
+            .unwrap_or_default()
+            .iter()
+            .map(|rule| {
+                let peers: Vec<IndexedPeer> = rule
+                    .peers
+                    .iter()
+                    .flatten()
+                    .map(|p| IndexedPeer { peer: p.clone(), pods: self.resolve_now(p) })
+                    .collect();
+                let union = rule.peers.is_some().then(|| {
+                    let mut u = [BitSet::new(n), BitSet::new(n)];
+                    for p in &peers {
+                        u[0].union_with(&p.pods[0]);
+                        u[1].union_with(&p.pods[1]);
+                    }
+                    u
+                });
+                IndexedRule { rule: rule.clone(), peers, union }
+            })
+            .collect()
+    }
+
+    /// Re-derives which classes policy `pi` selects.
+    fn reselect(&mut self, pi: usize) {
+        let p = &self.policies[pi].policy;
+        for c in &mut self.classes {
+            c.ingress.retain(|&x| x != pi);
+            c.egress.retain(|&x| x != pi);
+            if c.host_network || c.namespace != p.key.namespace || !p.pod_selector.matches(&c.labels) {
+                continue;
+            }
+            if p.ingress.is_some() {
+                insert_sorted(&mut c.ingress, pi);
+            }
+            if p.egress.is_some() {
+                insert_sorted(&mut c.egress, pi);
+            }
+        }
+    }
+
+    /// Adds a NetworkPolicy, or replaces the one with its key, as a rebuild would.
+    pub fn upsert_policy(&mut self, np: &k8s_openapi::api::networking::v1::NetworkPolicy) {
+        let policy = Policy::lower(np);
+        self.note_namespace(&policy.key.namespace);
+        let ingress = self.indexed_rules(policy.ingress.as_deref());
+        let egress = self.indexed_rules(policy.egress.as_deref());
+        let key = policy.key.clone();
+        let indexed = IndexedPolicy { policy, ingress, egress };
+        let pi = match self.policies.iter().position(|p| p.policy.key == key) {
+            Some(pi) => {
+                self.policies[pi] = indexed;
+                pi
+            }
+            None => {
+                let at = self.policies.partition_point(|p| p.policy.key < key);
+                for c in &mut self.classes {
+                    for x in c.ingress.iter_mut().chain(c.egress.iter_mut()) {
+                        if *x >= at {
+                            *x += 1;
+                        }
+                    }
+                }
+                self.policies.insert(at, indexed);
+                at
+            }
+        };
+        self.reselect(pi);
+    }
+
+    /// Removes a NetworkPolicy as a rebuild would. Returns whether it was there.
+    pub fn remove_policy(&mut self, key: &ObjectKey) -> bool {
+        let Some(pi) = self.policies.iter().position(|p| p.policy.key == *key) else { return false };
+        self.policies.remove(pi);
+        for c in &mut self.classes {
+            for v in [&mut c.ingress, &mut c.egress] {
+                v.retain(|&x| x != pi);
+                for x in v.iter_mut() {
+                    if *x > pi {
+                        *x -= 1;
+                    }
+                }
+            }
+        }
+        true
+    }
+}

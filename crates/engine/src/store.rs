@@ -36,49 +36,48 @@ impl Store {
     /// Creates or replaces an object. Returns `false` when it was already there, unchanged.
     pub fn apply(&mut self, o: Object) -> bool {
         let key = o.key();
-        let relabel = match &o {
+        match &o {
             Object::Pod(p) => {
-                let Some(old) = self.cluster.pod(&key) else {
-                    self.cluster.apply(o);
-                    self.index = None;
-                    return true;
-                };
-                if **p == *old {
+                let new = PodFacts::of(p);
+                let old = self.cluster.pod(&key);
+                if old.is_some_and(|old| **p == *old) {
                     return false;
                 }
-                let (old, new) = (PodFacts::of(old), PodFacts::of(p));
-                if old == new {
+                let old = old.map(PodFacts::of);
+                if old.as_ref() == Some(&new) {
                     // Nothing NetworkPolicy depends on changed (annotations, other status fields).
                     self.cluster.apply(o);
                     return true;
                 }
-                let same_but_labels = old.ips == new.ips
-                    && old.ports == new.ports
-                    && old.host_network == new.host_network
-                    && old.terminated == new.terminated;
-                same_but_labels.then_some(new.labels)
+                if let Some(index) = self.index.as_mut() {
+                    let same_but_labels = old.as_ref().is_some_and(|old| {
+                        old.ips == new.ips
+                            && old.ports == new.ports
+                            && old.host_network == new.host_network
+                            && old.terminated == new.terminated
+                    });
+                    if !(same_but_labels && index.relabel_pod(&key, &new.labels)) {
+                        index.upsert_pod(&key, new);
+                    }
+                }
             }
             Object::Namespace(n) => {
                 if self.cluster.namespace(&key.name).is_some_and(|old| same_namespace(old, n)) {
                     return false;
                 }
-                None
+                // Namespace labels change what selectors match everywhere: rebuild.
+                self.index = None;
             }
             Object::NetworkPolicy(p) => {
                 if self.cluster.policy(&key).is_some_and(|old| old.spec == p.spec && old.metadata == p.metadata) {
                     return false;
                 }
-                None
+                if let Some(index) = self.index.as_mut() {
+                    index.upsert_policy(p);
+                }
             }
-        };
-        self.cluster.apply(o);
-        let kept = match (relabel, self.index.as_mut()) {
-            (Some(labels), Some(index)) => index.relabel_pod(&key, &labels),
-            _ => false,
-        };
-        if !kept {
-            self.index = None;
         }
+        self.cluster.apply(o);
         true
     }
 
@@ -86,7 +85,16 @@ impl Store {
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> bool {
         let existed = self.cluster.delete(kind, namespace, name);
         if existed {
-            self.index = None;
+            let key = ObjectKey::new(namespace, name);
+            match (kind, self.index.as_mut()) {
+                (Kind::Pod, Some(index)) => {
+                    index.remove_pod(&key);
+                }
+                (Kind::NetworkPolicy, Some(index)) => {
+                    index.remove_policy(&key);
+                }
+                _ => self.index = None,
+            }
         }
         existed
     }

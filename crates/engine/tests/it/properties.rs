@@ -267,3 +267,70 @@ proptest! {
         prop_assert_eq!(m1, m2);
     }
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Apply(Value),
+    Terminate(usize),
+    DeletePod(usize),
+    DeletePolicy(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..9).prop_flat_map(pod).prop_map(Op::Apply),
+        (0usize..6).prop_flat_map(policy).prop_map(Op::Apply),
+        (0usize..9).prop_map(Op::Terminate),
+        (0usize..9).prop_map(Op::DeletePod),
+        (0usize..6).prop_map(Op::DeletePolicy),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A store that updates its index in place (pods added, changed, terminated, deleted; policies added,
+    /// edited, deleted) answers exactly as an index rebuilt from its cluster.
+    #[test]
+    fn store_updates_in_place_equal_rebuild((base, pols) in cluster_docs(), ops in proptest::collection::vec(op(), 1..7)) {
+        let mut docs = base;
+        docs.extend(pols);
+        let mut store = palisade_engine::Store::from_cluster(Cluster::from_objects(objects(docs)));
+        store.index();
+        for op in ops {
+            let pods: Vec<_> = store.cluster().pods().map(|(k, _)| k.clone()).collect();
+            let policies: Vec<_> = store.cluster().policies().map(|(k, _)| k.clone()).collect();
+            match op {
+                Op::Apply(doc) => { store.apply(objects(vec![doc]).remove(0)); }
+                Op::Terminate(i) if !pods.is_empty() => {
+                    let mut p = store.cluster().pod(&pods[i % pods.len()]).unwrap().clone();
+                    p.status.get_or_insert_with(Default::default).phase = Some("Succeeded".into());
+                    store.apply(Object::Pod(Box::new(p)));
+                }
+                Op::DeletePod(i) if !pods.is_empty() => {
+                    let k = &pods[i % pods.len()];
+                    store.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
+                }
+                Op::DeletePolicy(i) if !policies.is_empty() => {
+                    let k = &policies[i % policies.len()];
+                    store.delete(palisade_engine::Kind::NetworkPolicy, &k.namespace, &k.name);
+                }
+                _ => {}
+            }
+        }
+        prop_assert!(!store.needs_rebuild(), "pod and policy changes are made in place");
+        let cluster = store.cluster().clone();
+        let fresh = Index::build(&cluster);
+        let index = store.index();
+        for conn in all_connections(&cluster) {
+            let (a, b) = (index.decide(&conn), fresh.decide(&conn));
+            prop_assert_eq!(a.as_ref().map(|v| v.allowed).ok(), b.as_ref().map(|v| v.allowed).ok(), "{}", conn);
+            if let (Ok(a), Ok(b)) = (a, b) {
+                prop_assert_eq!(a, b, "{}: the same explanation", conn);
+            }
+        }
+        for (proto, port, fam) in [(Protocol::Tcp, 80, IpFamily::V4), (Protocol::Udp, 80, IpFamily::V6)] {
+            prop_assert_eq!(index.matrix(proto, port, fam), fresh.matrix(proto, port, fam));
+        }
+    }
+}
