@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_engine::{Direction, Kind, Store};
-use palisade_nft::{Dataplane, NftError, Node, Ruleset, SyncReport};
+use palisade_nft::{CompileCache, Dataplane, NftError, Node, Ruleset, SyncReport};
 
 use crate::interfaces::Interfaces;
 use crate::metrics::Metrics;
@@ -37,6 +37,7 @@ pub struct Agent<D, I> {
     revision: Option<String>,
     synced: bool,
     last_full: Option<Instant>,
+    cache: CompileCache,
 }
 
 impl<D: Dataplane, I: Interfaces> Agent<D, I> {
@@ -53,6 +54,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             revision: None,
             synced: false,
             last_full: None,
+            cache: CompileCache::default(),
         }
     }
 
@@ -131,7 +133,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             .collect();
         let node = Node { interfaces };
         let index = self.store.index();
-        let ruleset = palisade_nft::compile(index, &node, &self.table);
+        let ruleset = palisade_nft::compile_with(index, &node, &self.table, &mut self.cache);
         let isolated = node
             .interfaces
             .keys()

@@ -104,6 +104,16 @@ pub struct Index {
     policies: Vec<IndexedPolicy>,
     namespaces: std::collections::BTreeMap<String, Labels>,
     class_of: HashMap<ClassKey, usize>,
+    /// Changes whenever the pods' ids, addresses or ports may have changed (not on a relabel): lets
+    /// consumers (the nft compiler) keep what they derived from them.
+    pods_generation: u64,
+}
+
+/// Generations are unique across every index of the process.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What makes two pods answer every policy question alike (but ipBlocks).
@@ -261,11 +271,17 @@ impl Index {
                 }
             }
         }
-        Index { pods, by_key, terminated, classes, policies, namespaces, class_of }
+        Index { pods, by_key, terminated, classes, policies, namespaces, class_of, pods_generation: next_generation() }
     }
 
     pub fn pods(&self) -> &[PodEntry] {
         &self.pods
+    }
+
+    /// A number that changes whenever pod ids, addresses or ports may have changed (labels aside), and
+    /// differs between any two indexes built or changed separately.
+    pub fn pods_generation(&self) -> u64 {
+        self.pods_generation
     }
 
     pub fn pod_id(&self, key: &ObjectKey) -> Option<PodId> {
@@ -724,6 +740,7 @@ impl Index {
     /// Adds a pod, or replaces it (any of its facts may change), as a rebuild would.
     pub fn upsert_pod(&mut self, key: &ObjectKey, facts: PodFacts) {
         self.remove_pod(key);
+        self.pods_generation = next_generation();
         self.note_namespace(&key.namespace);
         if facts.terminated {
             let at = self.terminated.partition_point(|k| k < key);
@@ -781,6 +798,7 @@ impl Index {
             return true;
         }
         let Some(id) = self.by_key.remove(key) else { return false };
+        self.pods_generation = next_generation();
         self.pods.remove(id);
         for (i, p) in self.pods.iter().enumerate().skip(id) {
             if let Some(x) = self.by_key.get_mut(&p.key) {

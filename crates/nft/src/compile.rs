@@ -5,10 +5,12 @@
 //! to one chain per selecting policy; peers and ports live in named sets, so a packet walks
 //! O(policies selecting the pod) rules whatever the cluster size.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use palisade_engine::bitset::BitSet;
 use palisade_engine::policy::{Direction, Peer, PortMatch};
 use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
 
@@ -26,7 +28,9 @@ pub struct Set {
     pub name: String,
     pub kind: &'static str,
     pub interval: bool,
-    pub elements: BTreeSet<String>,
+    /// Shared between rulesets compiled with the same [`CompileCache`], so cloning a ruleset and comparing
+    /// two are cheap when sets did not change.
+    pub elements: Arc<BTreeSet<String>>,
 }
 
 /// A regular chain: its rules, each already rendered.
@@ -110,23 +114,104 @@ fn merge<T: Copy + Ord>(mut ranges: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) 
 /// the same pods (the same selector in several policies), so sharing keeps the table small.
 fn intern(
     rs: &mut Ruleset,
-    seen: &mut HashMap<(&'static str, bool, BTreeSet<String>), String>,
+    seen: &mut HashMap<(&'static str, bool, usize), String>,
     name: String,
     kind: &'static str,
     interval: bool,
-    elements: BTreeSet<String>,
+    elements: Arc<BTreeSet<String>>,
 ) -> String {
-    let key = (kind, interval, elements);
+    // Every element set comes from `CompileCache::shared`: equal contents are one allocation.
+    let key = (kind, interval, Arc::as_ptr(&elements) as usize);
     if let Some(existing) = seen.get(&key) {
         return existing.clone();
     }
-    rs.sets.push(Set { name: name.clone(), kind, interval, elements: key.2.clone() });
+    rs.sets.push(Set { name: name.clone(), kind, interval, elements });
     seen.insert(key, name.clone());
     name
 }
 
+type NamedKey = (usize, BitSet, Vec<(String, Protocol)>);
+
+/// What successive compiles of one node reuse, so that a small change costs little: the pods' addresses as
+/// text, the element sets of pod-address and named-port sets by the pods they hold (valid while the index's
+/// pods, their addresses and ports stay the same), and every element set by content, shared (`Arc`)
+/// between rulesets so that cloning and diffing them compares pointers where nothing changed.
+#[derive(Debug, Default)]
+pub struct CompileCache {
+    fingerprint: Option<u64>,
+    ip_text: [Vec<Option<String>>; 2],
+    by_pods: [HashMap<BitSet, Arc<BTreeSet<String>>>; 2],
+    by_named: HashMap<NamedKey, Arc<BTreeSet<String>>>,
+    /// The two maps above as the previous compile left them (entries move back when used again).
+    old_by_pods: [HashMap<BitSet, Arc<BTreeSet<String>>>; 2],
+    old_by_named: HashMap<NamedKey, Arc<BTreeSet<String>>>,
+    /// Element sets of this compile and of the previous one (older ones are dropped).
+    current: HashSet<Arc<BTreeSet<String>>>,
+    previous: HashSet<Arc<BTreeSet<String>>>,
+}
+
+impl CompileCache {
+    /// The shared copy of a set with these elements.
+    fn shared(&mut self, elements: BTreeSet<String>) -> Arc<BTreeSet<String>> {
+        if let Some(a) = self.current.get(&elements) {
+            return a.clone();
+        }
+        let a = self.previous.get(&elements).cloned().unwrap_or_else(|| Arc::new(elements));
+        self.current.insert(a.clone());
+        a
+    }
+
+    /// A cached set made this compile's copy of its contents (so that `intern` may compare pointers).
+    fn adopt(&mut self, a: Arc<BTreeSet<String>>) -> Arc<BTreeSet<String>> {
+        if let Some(x) = self.current.get(&*a) {
+            return x.clone();
+        }
+        self.current.insert(a.clone());
+        a
+    }
+
+    /// Starts a compile of `index`: forgets what no longer holds.
+    fn begin(&mut self, index: &Index) {
+        let fp = index.pods_generation();
+        if self.fingerprint != Some(fp) {
+            self.fingerprint = Some(fp);
+            self.ip_text = [IpFamily::V4, IpFamily::V6]
+                .map(|f| index.pods().iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
+            self.by_pods = Default::default();
+            self.by_named.clear();
+        }
+        self.previous = std::mem::take(&mut self.current);
+        self.old_by_pods = std::mem::take(&mut self.by_pods);
+        self.old_by_named = std::mem::take(&mut self.by_named);
+    }
+
+    fn pods_set(&mut self, slot: usize, pods: &BitSet) -> Option<Arc<BTreeSet<String>>> {
+        if let Some(a) = self.by_pods[slot].get(pods) {
+            return Some(a.clone());
+        }
+        let a = self.old_by_pods[slot].remove(pods)?;
+        self.by_pods[slot].insert(pods.clone(), a.clone());
+        Some(a)
+    }
+
+    fn named_set(&mut self, key: &NamedKey) -> Option<Arc<BTreeSet<String>>> {
+        if let Some(a) = self.by_named.get(key) {
+            return Some(a.clone());
+        }
+        let a = self.old_by_named.remove(key)?;
+        self.by_named.insert(key.clone(), a.clone());
+        Some(a)
+    }
+}
+
 /// Compiles the rules for the node's local pods; every pod of the cluster is a possible peer.
 pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
+    compile_with(index, node, table, &mut CompileCache::default())
+}
+
+/// [`compile`], reusing what an earlier compile of the same node computed.
+pub fn compile_with(index: &Index, node: &Node, table: &str, cache: &mut CompileCache) -> Ruleset {
+    cache.begin(index);
     let mut rs = Ruleset {
         table: table.to_owned(),
         sets: Vec::new(),
@@ -149,9 +234,14 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
             }
         }
     }
-    rs.sets.push(Set { name: POD_IFS.into(), kind: "ifname", interval: false, elements: ifs });
-    rs.sets.push(Set { name: POD_IFADDR4.into(), kind: "ifname . ipv4_addr", interval: false, elements: ifaddr4 });
-    rs.sets.push(Set { name: POD_IFADDR6.into(), kind: "ifname . ipv6_addr", interval: false, elements: ifaddr6 });
+    for (name, kind, elements) in [
+        (POD_IFS, "ifname", ifs),
+        (POD_IFADDR4, "ifname . ipv4_addr", ifaddr4),
+        (POD_IFADDR6, "ifname . ipv6_addr", ifaddr6),
+    ] {
+        let elements = cache.shared(elements);
+        rs.sets.push(Set { name: name.into(), kind, interval: false, elements });
+    }
     // Policy chains, only for policies that select a local pod.
     let mut needed: BTreeSet<(usize, Direction)> = BTreeSet::new();
     for (id, _) in &local {
@@ -163,11 +253,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     }
     let policies: Vec<_> = index.policies().collect();
     let mut seen = HashMap::new();
-    // Pod addresses as text, per family, formatted once.
-    let ip_text: [Vec<Option<String>>; 2] =
-        [IpFamily::V4, IpFamily::V6].map(|f| pods.iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
-    let mut by_pods: [HashMap<palisade_engine::bitset::BitSet, String>; 2] = [HashMap::new(), HashMap::new()];
-    type NamedKey = (usize, palisade_engine::bitset::BitSet, Vec<(String, Protocol)>);
+    let mut by_pods: [HashMap<BitSet, String>; 2] = [HashMap::new(), HashMap::new()];
     let mut by_named: HashMap<NamedKey, String> = HashMap::new();
     for &(pi, d) in &needed {
         let policy = policies[pi];
@@ -206,13 +292,13 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                 };
                 // Peer matches: a hash set of pod addresses and an interval set of ipBlock ranges.
                 let mut peer_exprs: Vec<String> = Vec::new();
-                let mut peer_pods: Option<palisade_engine::bitset::BitSet> = None;
+                let mut peer_pods: Option<BitSet> = None;
                 match &rule.peers {
                     None => peer_exprs.push(String::new()),
                     Some(peers) => {
-                        let mut selected = palisade_engine::bitset::BitSet::new(pods.len());
+                        let mut selected = BitSet::new(pods.len());
                         let mut ranges: Vec<(u128, u128)> = Vec::new();
-                        let mut union = palisade_engine::bitset::BitSet::new(pods.len());
+                        let mut union = BitSet::new(pods.len());
                         for (pe, peer) in peers.iter().enumerate() {
                             match peer {
                                 Peer::Pods { .. } => {
@@ -233,8 +319,17 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                         let name = match by_pods[slot].get(&selected) {
                             Some(name) => name.clone(),
                             None => {
-                                let addrs: BTreeSet<String> =
-                                    selected.iter().filter_map(|q| ip_text[slot][q].clone()).collect();
+                                let addrs = match cache.pods_set(slot, &selected) {
+                                    Some(a) => a,
+                                    None => {
+                                        let set: BTreeSet<String> =
+                                            selected.iter().filter_map(|q| cache.ip_text[slot][q].clone()).collect();
+                                        let a = cache.shared(set);
+                                        cache.by_pods[slot].insert(selected.clone(), a.clone());
+                                        a
+                                    }
+                                };
+                                let addrs = cache.adopt(addrs);
                                 let name = if addrs.is_empty() {
                                     String::new()
                                 } else {
@@ -253,6 +348,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                             .map(|(a, z)| range_elem(num_ip(a, v4), num_ip(z, v4)))
                             .collect();
                         if !ranges.is_empty() {
+                            let ranges = cache.shared(ranges);
                             let name =
                                 intern(&mut rs, &mut seen, format!("{base}{ri}_cidr{fam}"), addr_type, true, ranges);
                             peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
@@ -273,13 +369,13 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                         format!("{base}{ri}_ports{fam}"),
                         "inet_proto . inet_service",
                         true,
-                        ports.clone(),
+                        cache.shared(ports.clone()),
                     );
                     port_exprs.push(format!("meta l4proto . th dport @{name} "));
                 }
                 if !named.is_empty() {
                     // Destinations that define the named port: the selected local pods (ingress) or the peers (egress).
-                    let mut candidates = palisade_engine::bitset::BitSet::new(pods.len());
+                    let mut candidates = BitSet::new(pods.len());
                     match d {
                         Direction::Ingress => {
                             for (id, _) in &local {
@@ -290,7 +386,7 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                         }
                         Direction::Egress => match &peer_pods {
                             Some(u) if rule.peers.is_some() => candidates.union_with(u),
-                            _ => candidates = palisade_engine::bitset::BitSet::full(pods.len()),
+                            _ => candidates = BitSet::full(pods.len()),
                         },
                     }
                     // Many rules resolve the same names on the same pods: build each set once.
@@ -301,18 +397,26 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
                     let name = match by_named.get(&cache_key) {
                         Some(name) => name.clone(),
                         None => {
-                            let mut elems = BTreeSet::new();
-                            for q in cache_key.1.iter() {
-                                let Some(ip) = &ip_text[slot][q] else { continue };
-                                for cp in index.pod_ports(q) {
-                                    if named
-                                        .iter()
-                                        .any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p)
-                                    {
-                                        elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
+                            let elems = match cache.named_set(&cache_key) {
+                                Some(e) => e,
+                                None => {
+                                    let mut elems = BTreeSet::new();
+                                    for q in cache_key.1.iter() {
+                                        let Some(ip) = &cache.ip_text[slot][q] else { continue };
+                                        for cp in index.pod_ports(q) {
+                                            if named.iter().any(|(n, p)| {
+                                                cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p
+                                            }) {
+                                                elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
+                                            }
+                                        }
                                     }
+                                    let e = cache.shared(elems);
+                                    cache.by_named.insert(cache_key.clone(), e.clone());
+                                    e
                                 }
-                            }
+                            };
+                            let elems = cache.adopt(elems);
                             let name = if elems.is_empty() {
                                 String::new()
                             } else {

@@ -75,7 +75,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     // 3. Element changes of kept sets.
     for (name, s) in &new_sets {
         let Some(o) = old_sets.get(name) else { continue };
-        if o.kind != s.kind || o.interval != s.interval {
+        if o.kind != s.kind || o.interval != s.interval || std::sync::Arc::ptr_eq(&o.elements, &s.elements) {
             continue;
         }
         let gone: Vec<&str> = o.elements.difference(&s.elements).map(String::as_str).collect();

@@ -12,7 +12,7 @@ pub mod delta;
 
 use std::net::IpAddr;
 
-pub use compile::{Node, Ruleset, compile};
+pub use compile::{CompileCache, Node, Ruleset, compile, compile_with};
 pub use delta::{Delta, delta};
 
 /// A failure talking to the kernel.

@@ -17,7 +17,9 @@ use k8s_openapi::api::core::v1::PodIP;
 use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol, Store};
-use palisade_nft::{ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile};
+use palisade_nft::{
+    CompileCache, ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile_with,
+};
 use serde::{Deserialize, Serialize};
 
 pub mod bench;
@@ -155,6 +157,8 @@ pub struct Sandbox {
     phantom: BTreeMap<ObjectKey, String>,
     /// Write the state after each change (off for benchmarks, whose clusters are large and throwaway).
     persist: bool,
+    /// What the next compile can reuse from the last.
+    compile_cache: CompileCache,
 }
 
 fn protocol_of(p: Protocol) -> &'static str {
@@ -267,6 +271,7 @@ impl Sandbox {
             ),
             phantom: BTreeMap::new(),
             persist: true,
+            compile_cache: CompileCache::default(),
         };
         // From here on a failure tears down what was made.
         sb.set_ephemeral(true);
@@ -329,6 +334,7 @@ impl Sandbox {
             dataplane,
             phantom: BTreeMap::new(),
             persist: true,
+            compile_cache: CompileCache::default(),
         };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
         if !sb.agent_mode() {
@@ -528,6 +534,14 @@ impl Sandbox {
         }
         if pids.is_empty() {
             return Err(SandboxError::Invalid(format!("no agent runs on {}", node_name(i))));
+        }
+        // Gone for good (its port freed) before anyone starts another.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.agent_pids(i)?.is_empty() {
+            if Instant::now() > deadline {
+                return Err(SandboxError::Invalid(format!("the agent of {} did not die", node_name(i))));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         Ok(())
     }
@@ -732,7 +746,7 @@ impl Sandbox {
                 .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
         };
-        compile(self.store.index(), &node, TABLE)
+        compile_with(self.store.index(), &node, TABLE, &mut self.compile_cache)
     }
 
     fn cluster_apply(&mut self, o: Object) {

@@ -62,3 +62,59 @@ fn sync_replaces_atomically_then_applies_deltas() {
     dp.sync(&rs2).unwrap();
     assert_eq!(dp.conntrack.deletes.len(), 2);
 }
+
+/// A compile that reuses an earlier one's cache (across relabels, pods added and removed, policies edited)
+/// produces exactly what a fresh compile does.
+#[test]
+fn cached_compiles_equal_fresh_ones() {
+    use palisade_engine::synth::{Rng, Shape, objects};
+    use palisade_engine::{Object, Store};
+    use palisade_nft::{CompileCache, compile_with};
+    let all = objects(Shape { pods: 300, policies: 60, seed: 7 });
+    let mut store = Store::from_cluster(Cluster::from_objects(all.clone()));
+    let local: Vec<ObjectKey> = store.cluster().pods().map(|(k, _)| k.clone()).step_by(5).collect();
+    let node = Node { interfaces: local.iter().enumerate().map(|(i, k)| (k.clone(), format!("v{i}"))).collect() };
+    let mut cache = CompileCache::default();
+    let mut rng = Rng::new(3);
+    for step in 0..40 {
+        let cached = compile_with(store.index(), &node, "palisade", &mut cache);
+        let fresh = compile(&Index::build(store.cluster()), &node, "palisade");
+        assert!(cached == fresh, "step {step}: the cached compile differs");
+        let o = all[rng.below(all.len())].clone();
+        match (step % 4, o) {
+            (0, Object::Pod(mut p)) => {
+                p.metadata
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .insert("app".into(), format!("app-{}", rng.below(40)));
+                store.apply(Object::Pod(p));
+            }
+            (1, Object::Pod(mut p)) => {
+                p.metadata.name = Some(format!("extra-{step}"));
+                p.status.get_or_insert_with(Default::default).pod_ip = Some(format!("10.199.0.{step}"));
+                p.status.get_or_insert_with(Default::default).pod_ips = None;
+                store.apply(Object::Pod(p));
+            }
+            (2, Object::Pod(p)) => {
+                let k = ObjectKey::new(
+                    p.metadata.namespace.as_deref().unwrap_or(""),
+                    p.metadata.name.as_deref().unwrap_or(""),
+                );
+                store.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
+            }
+            (_, Object::NetworkPolicy(mut p)) => {
+                p.metadata.labels = Some([("edit".to_owned(), step.to_string())].into());
+                if let Some(s) = p.spec.as_mut() {
+                    s.pod_selector = Some(
+                        serde_json::from_value(
+                            serde_json::json!({"matchLabels": {"app": format!("app-{}", rng.below(40))}}),
+                        )
+                        .unwrap(),
+                    );
+                }
+                store.apply(Object::NetworkPolicy(p));
+            }
+            _ => {}
+        }
+    }
+}
