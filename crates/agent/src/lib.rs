@@ -182,6 +182,8 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
                         statements = r.statements,
                         conntrack_deletes = r.conntrack_deletes,
                         ms = started.elapsed().as_secs_f64() * 1e3,
+                        nft_ms = r.nft_time.as_secs_f64() * 1e3,
+                        conntrack_ms = r.conntrack_time.as_secs_f64() * 1e3,
                         "synced"
                     );
                 }

@@ -40,6 +40,12 @@ pub trait Conntrack {
     /// Forgets the flows from `src` (when given) to `dst` (when given).
     fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError>;
 
+    /// The tracked flows as (original source, original destination), when they can be read cheaply; `None`
+    /// makes every deletion go ahead.
+    fn flows(&mut self) -> Option<Vec<(IpAddr, IpAddr)>> {
+        None
+    }
+
     /// Forgets the flows of several filters (implementations may run them at once).
     fn delete_all(&mut self, filters: &[(Option<IpAddr>, Option<IpAddr>)]) -> Result<(), NftError> {
         for (s, d) in filters {
@@ -106,7 +112,41 @@ fn ignore_none_found(r: Result<(), NftError>) -> Result<(), NftError> {
     }
 }
 
+/// Original-direction (source, destination) of each flow in `/proc/net/nf_conntrack` text.
+pub fn parse_conntrack_table(text: &str) -> Vec<(IpAddr, IpAddr)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut src = None;
+            let mut dst = None;
+            for w in l.split_whitespace() {
+                if src.is_none() && let Some(v) = w.strip_prefix("src=") {
+                    src = v.parse().ok();
+                } else if dst.is_none() && let Some(v) = w.strip_prefix("dst=") {
+                    dst = v.parse().ok();
+                }
+            }
+            Some((src?, dst?))
+        })
+        .collect()
+}
+
 impl Conntrack for ConntrackCommand {
+    fn flows(&mut self) -> Option<Vec<(IpAddr, IpAddr)>> {
+        // One read of the table (a file, or one process in another namespace) instead of one `conntrack -D`
+        // per filter, most of which would find nothing.
+        let text = match &self.netns {
+            None => std::fs::read_to_string("/proc/net/nf_conntrack").ok()?,
+            Some(ns) => {
+                let out = Command::new("ip").args(["netns", "exec", ns, "cat", "/proc/net/nf_conntrack"]).output().ok()?;
+                if !out.status.success() {
+                    return None;
+                }
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        };
+        Some(parse_conntrack_table(&text))
+    }
+
     fn flush(&mut self) -> Result<(), NftError> {
         ignore_none_found(run(self.netns.as_deref(), "conntrack", &["-F"], ""))
     }
@@ -149,6 +189,8 @@ pub struct Recorder {
     pub scripts: Vec<String>,
     pub flushes: usize,
     pub deletes: Vec<(Option<IpAddr>, Option<IpAddr>)>,
+    /// The tracked flows the fake reports (`None`: unknown, every deletion goes ahead).
+    pub flows: Option<Vec<(IpAddr, IpAddr)>>,
 }
 
 impl Nft for Recorder {
@@ -159,6 +201,10 @@ impl Nft for Recorder {
 }
 
 impl Conntrack for Recorder {
+    fn flows(&mut self) -> Option<Vec<(IpAddr, IpAddr)>> {
+        self.flows.clone()
+    }
+
     fn flush(&mut self) -> Result<(), NftError> {
         self.flushes += 1;
         Ok(())
@@ -179,6 +225,9 @@ pub struct SyncReport {
     pub statements: usize,
     /// Conntrack deletions issued.
     pub conntrack_deletes: usize,
+    /// Time spent applying the transaction, and deleting conntrack entries.
+    pub nft_time: std::time::Duration,
+    pub conntrack_time: std::time::Duration,
 }
 
 /// A backend that enforces a compiled ruleset (nftables today; eBPF could be another).
@@ -222,9 +271,10 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
         if d.is_empty() {
             return Ok(SyncReport::default());
         }
+        let t = std::time::Instant::now();
         self.nft.apply(&d.script)?;
         self.applied = Some(desired.clone());
-        let mut report = SyncReport { full: false, statements: d.statements, conntrack_deletes: 0 };
+        let mut report = SyncReport { full: false, statements: d.statements, nft_time: t.elapsed(), ..SyncReport::default() };
         if !self.keep_established {
             // Over-deleting is harmless: a flow still allowed is re-admitted on its next packet.
             let mut filters: Vec<(Option<IpAddr>, Option<IpAddr>)> = Vec::new();
@@ -236,7 +286,21 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
             }
             filters.sort();
             filters.dedup();
+            let t = std::time::Instant::now();
+            if let Some(flows) = self.conntrack.flows() {
+                // Only the filters that match a tracked flow need a deletion.
+                let srcs: std::collections::HashSet<IpAddr> = flows.iter().map(|f| f.0).collect();
+                let dsts: std::collections::HashSet<IpAddr> = flows.iter().map(|f| f.1).collect();
+                let pairs: std::collections::HashSet<(IpAddr, IpAddr)> = flows.into_iter().collect();
+                filters.retain(|f| match *f {
+                    (Some(s), None) => srcs.contains(&s),
+                    (None, Some(d)) => dsts.contains(&d),
+                    (Some(s), Some(d)) => pairs.contains(&(s, d)),
+                    (None, None) => true,
+                });
+            }
             self.conntrack.delete_all(&filters)?;
+            report.conntrack_time = t.elapsed();
             report.conntrack_deletes = filters.len();
         }
         Ok(report)
@@ -244,17 +308,39 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
 
     fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
         let script = desired.render_replace();
+        let t = std::time::Instant::now();
         self.nft.apply(&script)?;
+        let nft_time = t.elapsed();
         // The first replace of a process takes over what a previous run left: the flows established under
         // it were admitted by those rules, so they are kept. A later replace whose rules differ from what
         // this process applied (a resync that found drift) forgets every flow so the new rules judge them.
         let narrowed = self.applied.as_ref().is_some_and(|a| a != desired);
         self.applied = Some(desired.clone());
-        let mut report = SyncReport { full: true, statements: script.lines().count(), conntrack_deletes: 0 };
+        let mut report =
+            SyncReport { full: true, statements: script.lines().count(), nft_time, ..SyncReport::default() };
         if narrowed && !self.keep_established {
             self.conntrack.flush()?;
             report.conntrack_deletes = 1;
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conntrack_table_lines_give_the_original_direction() {
+        let text = "ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.9.1 dst=10.244.9.2 sport=40000 dport=80 src=10.244.9.2 dst=10.244.9.1 sport=80 dport=40000 [ASSURED] mark=0 zone=0 use=2\n\
+                    ipv6     10 udp      17 29 src=fd00::1 dst=fd00::2 sport=5000 dport=53 [UNREPLIED] src=fd00::2 dst=fd00::1 sport=53 dport=5000 mark=0 zone=0 use=2\n";
+        let flows = parse_conntrack_table(text);
+        assert_eq!(
+            flows,
+            [
+                ("10.244.9.1".parse().unwrap(), "10.244.9.2".parse().unwrap()),
+                ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap())
+            ]
+        );
     }
 }

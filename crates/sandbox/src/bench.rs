@@ -359,6 +359,9 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0);
+    if let Some(keep) = std::env::var_os("PALISADE_BENCH_KEEP_LOG") {
+        let _ = std::fs::copy(sb.agent_log(0), keep);
+    }
     let [a, b, c] = by_kind;
     Ok(AgentReport {
         pods: opts.pods,

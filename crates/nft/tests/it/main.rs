@@ -61,6 +61,15 @@ fn sync_replaces_atomically_then_applies_deltas() {
     dp.keep_established = true;
     dp.sync(&rs2).unwrap();
     assert_eq!(dp.conntrack.deletes.len(), 2);
+
+    // When the tracked flows can be read, only filters that match one are deleted: here frontend has a flow
+    // to db, but nothing comes *to* frontend.
+    dp.keep_established = false;
+    dp.sync(&rs).unwrap();
+    let db: std::net::IpAddr = "10.244.1.1".parse().unwrap();
+    dp.conntrack.flows = Some(vec![(frontend, db)]);
+    dp.sync(&rs2).unwrap();
+    assert_eq!(dp.conntrack.deletes[2..], [(Some(frontend), None)]);
 }
 
 /// A compile that reuses an earlier one's cache (across relabels, pods added and removed, policies edited)
