@@ -27,10 +27,34 @@ struct Stamp {
     ino: u64,
 }
 
+/// What a file held: each object's key and a hash of its content (the objects themselves live only in the
+/// agent's store, once).
 #[derive(Debug, Default)]
 struct FileState {
     stamp: Option<Stamp>,
-    objects: BTreeMap<Key, Object>,
+    objects: BTreeMap<Key, u64>,
+}
+
+/// Keeps only what the engine needs, then hashes the content.
+fn slim(mut o: Object) -> (Object, u64) {
+    use std::hash::{Hash, Hasher};
+    let bytes = match &mut o {
+        Object::Pod(p) => {
+            crate::source::strip_pod(p);
+            serde_json::to_vec(p)
+        }
+        Object::Namespace(n) => {
+            crate::source::strip_meta(&mut n.metadata);
+            serde_json::to_vec(n)
+        }
+        Object::NetworkPolicy(np) => {
+            crate::source::strip_meta(&mut np.metadata);
+            serde_json::to_vec(np)
+        }
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.unwrap_or_default().hash(&mut h);
+    (o, h.finish())
 }
 
 /// The folder's files and the objects each holds.
@@ -80,29 +104,26 @@ impl DirSource {
         std::fs::read_to_string(self.dir.join(REVISION_FILE)).ok().map(|s| s.trim().to_owned())
     }
 
-    /// Every object the folder holds now.
-    fn all_objects(&self) -> BTreeMap<Key, Object> {
-        let mut all = BTreeMap::new();
-        for f in self.files.values() {
-            for (k, o) in &f.objects {
-                all.insert(k.clone(), o.clone());
-            }
-        }
-        all
-    }
-
     /// The first read: the whole folder as one re-list of each kind, then the revision.
     pub fn initial(&mut self) -> Vec<Change> {
         let revision = self.read_revision();
         let mut out = Vec::new();
+        let mut all: BTreeMap<Key, Object> = BTreeMap::new();
         for p in self.listing() {
-            let (_, invalid) = self.reload(&p);
+            let (changes, invalid) = self.reload(&p);
             out.extend(invalid);
+            for c in changes {
+                if let Change::Apply(o) = c {
+                    all.insert(key_of(&o), o);
+                }
+            }
         }
-        let all = self.all_objects();
+        let mut by_kind: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
+        for ((kind, _), o) in all {
+            by_kind.entry(kind).or_default().push(o);
+        }
         for kind in KINDS {
-            let objects = all.iter().filter(|((k, _), _)| *k == kind).map(|(_, o)| o.clone()).collect();
-            out.push(Change::Relisted { kind, objects });
+            out.push(Change::Relisted { kind, objects: by_kind.remove(&kind).unwrap_or_default() });
         }
         if let Some(r) = revision {
             self.revision = Some(r.clone());
@@ -141,13 +162,14 @@ impl DirSource {
             return (Vec::new(), Vec::new());
         }
         let mut invalid = Vec::new();
-        let new: BTreeMap<Key, Object> = match now {
+        let mut fresh: BTreeMap<Key, Object> = BTreeMap::new();
+        let new: BTreeMap<Key, u64> = match now {
             None => BTreeMap::new(),
             Some(_) => match std::fs::read_to_string(p) {
                 Ok(text) => {
                     let loaded = palisade_engine::load_str(&p.display().to_string(), &text);
                     invalid.extend(loaded.errors.iter().map(|e| Change::Invalid { message: e.to_string() }));
-                    let mut objects = BTreeMap::new();
+                    let mut hashes = BTreeMap::new();
                     let mut rejected = BTreeSet::new();
                     for o in loaded.objects {
                         let key = key_of(&o.value);
@@ -167,20 +189,22 @@ impl DirSource {
                                 continue;
                             }
                         }
-                        objects.insert(key, o.value);
+                        let (object, hash) = slim(o.value);
+                        hashes.insert(key.clone(), hash);
+                        fresh.insert(key, object);
                     }
                     if loaded.errors.is_empty() {
                         // A rejected update leaves the object as it was, as the apiserver does.
                         for k in rejected {
-                            if let Some(o) = state.objects.get(&k) {
-                                objects.insert(k, o.clone());
+                            if let Some(h) = state.objects.get(&k) {
+                                hashes.insert(k, *h);
                             }
                         }
-                        objects
+                        hashes
                     } else {
                         // Documents that did not load cannot be told apart: keep everything the file held.
                         let mut kept = state.objects.clone();
-                        kept.extend(objects);
+                        kept.extend(hashes);
                         kept
                     }
                 }
@@ -190,26 +214,34 @@ impl DirSource {
         };
         state.stamp = now;
         let old = std::mem::replace(&mut state.objects, new);
-        let state = &self.files[p];
         let mut changes = Vec::new();
-        for (k, o) in &state.objects {
-            if old.get(k) != Some(o) {
-                changes.push(Change::Apply(o.clone()));
+        for (k, o) in fresh {
+            if old.get(&k) != self.files[p].objects.get(&k) || !old.contains_key(&k) {
+                changes.push(Change::Apply(o));
             }
         }
-        let gone: Vec<Key> = old.keys().filter(|k| !state.objects.contains_key(*k)).cloned().collect();
-        if state.stamp.is_none() {
+        let gone: Vec<Key> = old.keys().filter(|k| !self.files[p].objects.contains_key(*k)).cloned().collect();
+        if self.files[p].stamp.is_none() {
             self.files.remove(p);
         }
         for k in gone {
             // Another file may hold the same object: then it stays, as that file has it.
-            let elsewhere = self.files.values().find_map(|f| f.objects.get(&k)).cloned();
-            changes.push(match elsewhere {
-                Some(o) => Change::Apply(o),
-                None => Change::Delete { kind: k.0, namespace: k.1.namespace.clone(), name: k.1.name.clone() },
-            });
+            let elsewhere = self.files.iter().find(|(_, f)| f.objects.contains_key(&k)).map(|(path, _)| path.clone());
+            match elsewhere.and_then(|path| self.object_in(&path, &k)) {
+                Some(o) => changes.push(Change::Apply(o)),
+                None => {
+                    changes.push(Change::Delete { kind: k.0, namespace: k.1.namespace.clone(), name: k.1.name.clone() })
+                }
+            }
         }
         (changes, invalid)
+    }
+
+    /// Reads one object back from a file (rare: when another file that held it too drops it).
+    fn object_in(&self, path: &Path, key: &Key) -> Option<Object> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let loaded = palisade_engine::load_str(&path.display().to_string(), &text);
+        loaded.objects.into_iter().map(|o| o.value).find(|o| key_of(o) == *key).map(|o| slim(o).0)
     }
 
     /// Reads the folder, then follows its changes until `sink` is closed: inotify when the kernel allows,

@@ -62,7 +62,7 @@ impl Config {
             resync: Duration::from_secs(300),
             table: "palisade".to_owned(),
             status_file: None,
-            debounce: Duration::from_millis(5),
+            debounce: Duration::from_millis(2),
             keep_established: false,
         }
     }

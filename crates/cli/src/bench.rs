@@ -127,7 +127,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                         r.label_changed_p50_ms,
                         r.policy_edited_p50_ms
                     )?;
-                    writeln!(out, "agent peak RSS:        {:.1} MB", r.peak_rss_mb)?;
+                    writeln!(
+                        out,
+                        "agent RSS:             peak {:.1} MB, after the changes {:.1} MB",
+                        r.peak_rss_mb, r.rss_mb
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)

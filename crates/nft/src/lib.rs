@@ -119,9 +119,13 @@ pub fn parse_conntrack_table(text: &str) -> Vec<(IpAddr, IpAddr)> {
             let mut src = None;
             let mut dst = None;
             for w in l.split_whitespace() {
-                if src.is_none() && let Some(v) = w.strip_prefix("src=") {
+                if src.is_none()
+                    && let Some(v) = w.strip_prefix("src=")
+                {
                     src = v.parse().ok();
-                } else if dst.is_none() && let Some(v) = w.strip_prefix("dst=") {
+                } else if dst.is_none()
+                    && let Some(v) = w.strip_prefix("dst=")
+                {
                     dst = v.parse().ok();
                 }
             }
@@ -137,7 +141,8 @@ impl Conntrack for ConntrackCommand {
         let text = match &self.netns {
             None => std::fs::read_to_string("/proc/net/nf_conntrack").ok()?,
             Some(ns) => {
-                let out = Command::new("ip").args(["netns", "exec", ns, "cat", "/proc/net/nf_conntrack"]).output().ok()?;
+                let out =
+                    Command::new("ip").args(["netns", "exec", ns, "cat", "/proc/net/nf_conntrack"]).output().ok()?;
                 if !out.status.success() {
                     return None;
                 }
@@ -274,7 +279,8 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
         let t = std::time::Instant::now();
         self.nft.apply(&d.script)?;
         self.applied = Some(desired.clone());
-        let mut report = SyncReport { full: false, statements: d.statements, nft_time: t.elapsed(), ..SyncReport::default() };
+        let mut report =
+            SyncReport { full: false, statements: d.statements, nft_time: t.elapsed(), ..SyncReport::default() };
         if !self.keep_established {
             // Over-deleting is harmless: a flow still allowed is re-admitted on its next packet.
             let mut filters: Vec<(Option<IpAddr>, Option<IpAddr>)> = Vec::new();

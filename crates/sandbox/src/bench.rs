@@ -277,6 +277,8 @@ pub struct AgentReport {
     pub label_changed_p50_ms: f64,
     pub policy_edited_p50_ms: f64,
     pub peak_rss_mb: f64,
+    /// Resident memory after the changes.
+    pub rss_mb: f64,
 }
 
 impl AgentReport {
@@ -350,15 +352,18 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         // Single changes, not a burst: let the agent go idle between them.
         std::thread::sleep(Duration::from_millis(20));
     }
-    let peak_rss_mb = sb
-        .agent_pid(0)
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0);
+    let status = sb.agent_pid(0).and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok());
+    let mb = |field: &str| {
+        status
+            .as_deref()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(field))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    let (peak_rss_mb, rss_mb) = (mb("VmHWM:"), mb("VmRSS:"));
     if let Some(keep) = std::env::var_os("PALISADE_BENCH_KEEP_LOG") {
         let _ = std::fs::copy(sb.agent_log(0), keep);
     }
@@ -375,5 +380,6 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         label_changed_p50_ms: median(b),
         policy_edited_p50_ms: median(c),
         peak_rss_mb,
+        rss_mb,
     })
 }
