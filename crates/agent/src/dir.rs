@@ -104,32 +104,40 @@ impl DirSource {
         std::fs::read_to_string(self.dir.join(REVISION_FILE)).ok().map(|s| s.trim().to_owned())
     }
 
-    /// The first read: the whole folder as one re-list of each kind, then the revision.
+    /// The first read: every object as `Apply`, then each kind's `Listed`, then the revision.
     pub fn initial(&mut self) -> Vec<Change> {
-        let revision = self.read_revision();
         let mut out = Vec::new();
-        let mut all: BTreeMap<Key, Object> = BTreeMap::new();
+        self.initial_into(&mut |c| out.push(c));
+        out
+    }
+
+    /// [`DirSource::initial`], handing each change over as soon as it is read.
+    fn initial_into(&mut self, emit: &mut dyn FnMut(Change)) {
+        let revision = self.read_revision();
+        let mut keys: BTreeMap<Kind, BTreeSet<ObjectKey>> = KINDS.iter().map(|k| (*k, BTreeSet::new())).collect();
         for p in self.listing() {
             let (changes, invalid) = self.reload(&p);
-            out.extend(invalid);
+            invalid.into_iter().for_each(&mut *emit);
             for c in changes {
-                if let Change::Apply(o) = c {
-                    all.insert(key_of(&o), o);
+                if let Change::Apply(o) = &c {
+                    keys.entry(o.kind_of()).or_default().insert(o.key());
                 }
+                emit(c);
             }
         }
-        let mut by_kind: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
-        for ((kind, _), o) in all {
-            by_kind.entry(kind).or_default().push(o);
+        for p in self.files.values() {
+            // Objects a broken file keeps (no Apply this time) are still there.
+            for (kind, key) in p.objects.keys() {
+                keys.entry(*kind).or_default().insert(key.clone());
+            }
         }
-        for kind in KINDS {
-            out.push(Change::Relisted { kind, objects: by_kind.remove(&kind).unwrap_or_default() });
+        for (kind, keys) in keys {
+            emit(Change::Listed { kind, keys });
         }
         if let Some(r) = revision {
             self.revision = Some(r.clone());
-            out.push(Change::Revision(r));
+            emit(Change::Revision(r));
         }
-        out
     }
 
     /// Re-reads the files named (or, with `None`, every file whose stamp changed, and the ones removed),
@@ -248,10 +256,10 @@ impl DirSource {
     /// and a full rescan every `rescan` in any case.
     pub fn run(mut self, sink: Sink, rescan: Duration) {
         use notify::{RecursiveMode, Watcher};
-        for c in self.initial() {
-            if sink.send(Event::now(c)).is_err() {
-                return;
-            }
+        let mut open = true;
+        self.initial_into(&mut |c| open = open && sink.send(Event::now(c)).is_ok());
+        if !open {
+            return;
         }
         let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
         let mut watcher = notify::recommended_watcher(tx).ok();
@@ -305,6 +313,7 @@ mod tests {
                 Change::Apply(o) => format!("apply {:?} {}", o.kind_of(), o.display_name()),
                 Change::Delete { kind, namespace, name } => format!("delete {kind:?} {namespace}/{name}"),
                 Change::Relisted { kind, objects } => format!("relisted {kind:?} {}", objects.len()),
+                Change::Listed { kind, keys } => format!("listed {kind:?} {}", keys.len()),
                 Change::Invalid { message } => format!("invalid {}", message.split(": ").nth(1).unwrap_or("")),
                 Change::Revision(r) => format!("revision {r}"),
             })
@@ -331,7 +340,14 @@ mod tests {
         let mut s = DirSource::new(d);
         assert_eq!(
             names(&s.initial()),
-            ["relisted Namespace 0", "relisted Pod 1", "relisted NetworkPolicy 1", "revision 1"]
+            [
+                "apply Pod x/a",
+                "apply NetworkPolicy x/p",
+                "listed Namespace 0",
+                "listed Pod 1",
+                "listed NetworkPolicy 1",
+                "revision 1"
+            ]
         );
         assert!(s.rescan(None).is_empty(), "nothing changed");
 

@@ -2,7 +2,7 @@
 //! Namespaces, Pods and NetworkPolicies in all namespaces, feeding the agent's own store.
 //!
 //! A watch that ends is resumed from the last resourceVersion; one the apiserver refuses (`410 Gone`) is
-//! restarted with a re-list, which becomes [`Change::Relisted`] so objects deleted meanwhile go away.
+//! restarted with a re-list: its objects as `Apply`, then [`Change::Listed`] so objects deleted meanwhile go away.
 //! Pods are stripped to what the engine needs before they are kept.
 
 use futures::StreamExt;
@@ -51,7 +51,9 @@ where
 {
     let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
     let mut stream = std::pin::pin!(stream);
-    let mut listing: Vec<Object> = Vec::new();
+    // A (re-)list streams its objects as they arrive and ends with the keys it saw: nothing holds the whole
+    // list at once.
+    let mut listing = std::collections::BTreeSet::new();
     while let Some(ev) = stream.next().await {
         let change = match ev {
             Ok(WatchEvent::Init) => {
@@ -59,10 +61,11 @@ where
                 continue;
             }
             Ok(WatchEvent::InitApply(o)) => {
-                listing.push(to_object(o));
-                continue;
+                let o = to_object(o);
+                listing.insert(o.key());
+                Change::Apply(o)
             }
-            Ok(WatchEvent::InitDone) => Change::Relisted { kind, objects: std::mem::take(&mut listing) },
+            Ok(WatchEvent::InitDone) => Change::Listed { kind, keys: std::mem::take(&mut listing) },
             Ok(WatchEvent::Apply(o)) => Change::Apply(to_object(o)),
             Ok(WatchEvent::Delete(o)) => {
                 let o = to_object(o);

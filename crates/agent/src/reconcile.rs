@@ -100,6 +100,10 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 // The first list of each kind matters even when empty: it completes the initial state.
                 self.store.replace_kind(kind, objects) || !self.synced
             }
+            Change::Listed { kind, keys } => {
+                self.listed.insert(kind);
+                self.store.retain_kind(kind, &keys) || !self.synced
+            }
             Change::Invalid { message } => {
                 tracing::warn!(%message, "skipped an object the source could not use");
                 self.metrics.invalid_objects.inc();
@@ -122,12 +126,10 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         self.interfaces.refresh();
         let interfaces = self
             .store
-            .cluster()
             .pods()
-            .filter(|(_, p)| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(self.node.as_str()))
+            .filter(|(_, p)| p.node_name.as_deref() == Some(self.node.as_str()))
             .map(|(k, p)| {
-                let facts = palisade_engine::model::PodFacts::of(p);
-                let ifname = facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default();
+                let ifname = p.facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default();
                 (k.clone(), ifname)
             })
             .collect();
@@ -188,11 +190,10 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         let (rules, elements) = desired.size();
         self.metrics.rules.set(i64::try_from(rules).unwrap_or(i64::MAX));
         self.metrics.set_elements.set(i64::try_from(elements).unwrap_or(i64::MAX));
-        let cluster = self.store.cluster();
         let counts = [
-            ("Namespace", cluster.namespaces().len()),
-            ("Pod", cluster.pods().count()),
-            ("NetworkPolicy", cluster.policies().count()),
+            ("Namespace", self.store.namespaces().len()),
+            ("Pod", self.store.pods().count()),
+            ("NetworkPolicy", self.store.policies().count()),
         ];
         for (kind, n) in counts {
             self.metrics.objects.get_or_create(&Metrics::label("kind", kind)).set(i64::try_from(n).unwrap_or(0));

@@ -16,6 +16,9 @@ pub enum Change {
     /// A (re-)list: every object of `kind` is now exactly `objects`. The first one of each kind completes
     /// the initial state; later ones follow a restarted watch (e.g. after `410 Gone`).
     Relisted { kind: Kind, objects: Vec<Object> },
+    /// The end of a (re-)list whose objects came as `Apply`s: every object of `kind` not in `keys` is gone.
+    /// Sources stream long lists this way so that they never hold every object at once.
+    Listed { kind: Kind, keys: std::collections::BTreeSet<palisade_engine::ObjectKey> },
     /// An object the source could not use (malformed, invalid): reported and skipped.
     Invalid { message: String },
     /// The source's position after the changes before it (the directory source's `.revision` file).

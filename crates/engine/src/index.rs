@@ -128,13 +128,26 @@ fn family_slot(f: IpFamily) -> usize {
 
 impl Index {
     pub fn build(cluster: &Cluster) -> Self {
-        let namespaces = cluster.namespaces();
+        Self::build_parts(
+            cluster.namespaces(),
+            cluster.pods().map(|(k, p)| (k.clone(), PodFacts::of(p))),
+            cluster.policies().map(|(_, np)| np),
+        )
+    }
+
+    /// Builds from the parts of a cluster: every namespace with its labels (implicit ones included), the
+    /// pods' facts in key order, the policies in key order.
+    pub fn build_parts<'a>(
+        namespaces: std::collections::BTreeMap<String, Labels>,
+        cluster_pods: impl IntoIterator<Item = (ObjectKey, PodFacts)>,
+        cluster_policies: impl IntoIterator<Item = &'a k8s_openapi::api::networking::v1::NetworkPolicy>,
+    ) -> Self {
         let mut pods = Vec::new();
         let mut terminated = Vec::new();
         let mut classes: Vec<Class> = Vec::new();
         let mut class_of: HashMap<ClassKey, usize> = HashMap::new();
-        for (key, pod) in cluster.pods() {
-            let facts = PodFacts::of(pod);
+        for (key, facts) in cluster_pods {
+            let key = &key;
             if facts.terminated {
                 terminated.push(key.clone());
                 continue;
@@ -227,7 +240,7 @@ impl Index {
         };
 
         let mut policies = Vec::new();
-        for (_, np) in cluster.policies() {
+        for np in cluster_policies {
             let policy = Policy::lower(np);
             let mut index_rules = |rules: Option<&[Rule]>| -> Vec<IndexedRule> {
                 rules

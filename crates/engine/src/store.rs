@@ -1,17 +1,39 @@
-//! A cluster that changes one object at a time, with its [`Index`] kept across changes that allow it.
+//! The objects of a cluster as the engine needs them, with their [`Index`] kept across changes.
 //!
-//! The sandbox and the node agent both feed objects into a `Store` and ask it for the index after each
-//! batch. A pod whose only change is its labels is moved in the existing index
-//! ([`Index::relabel_pod`], proven equal to a rebuild); any other change drops the index, to be rebuilt
-//! on the next [`Store::index`].
+//! The node agent and the sandbox feed objects into a `Store` and ask it for the index after each batch.
+//! Pods are kept as [`PodFacts`] and their node, not as API objects (a fraction of the memory at 10,000
+//! pods). Pods added, changed or deleted and policies added, edited or deleted update the existing index
+//! in place (equal to a rebuild, property-tested); a Namespace's labels changing drops it, to be rebuilt on
+//! the next [`Store::index`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use crate::Index;
-use crate::model::{Cluster, Kind, Object, ObjectKey, PodFacts};
+use crate::model::{Cluster, Kind, Labels, NAMESPACE_NAME_LABEL, Object, ObjectKey, PodFacts};
+
+/// What the store keeps of a Pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPod {
+    pub facts: PodFacts,
+    /// `spec.nodeName`: which node enforces the pod.
+    pub node_name: Option<String>,
+}
+
+impl StoredPod {
+    pub fn of(p: &k8s_openapi::api::core::v1::Pod) -> Self {
+        StoredPod { facts: PodFacts::of(p), node_name: p.spec.as_ref().and_then(|s| s.node_name.clone()) }
+    }
+}
 
 /// The objects of a cluster and, when still valid, their index.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
-    cluster: Cluster,
+    /// Declared namespaces and their labels (`kubernetes.io/metadata.name` included, as the apiserver sets it).
+    namespaces: BTreeMap<String, Labels>,
+    pods: BTreeMap<ObjectKey, StoredPod>,
+    policies: BTreeMap<ObjectKey, NetworkPolicy>,
     index: Option<Index>,
 }
 
@@ -20,12 +42,38 @@ impl Store {
         Self::default()
     }
 
-    pub fn from_cluster(cluster: Cluster) -> Self {
-        Store { cluster, index: None }
+    pub fn from_cluster(cluster: &Cluster) -> Self {
+        let mut s = Store::new();
+        for (name, _) in cluster.namespaces() {
+            if let Some(ns) = cluster.namespace(&name) {
+                s.apply(Object::Namespace(ns.clone()));
+            }
+        }
+        for (_, p) in cluster.pods() {
+            s.apply(Object::Pod(Box::new(p.clone())));
+        }
+        for (_, p) in cluster.policies() {
+            s.apply(Object::NetworkPolicy(p.clone()));
+        }
+        s
     }
 
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+    pub fn pods(&self) -> impl Iterator<Item = (&ObjectKey, &StoredPod)> {
+        self.pods.iter()
+    }
+
+    pub fn policies(&self) -> impl Iterator<Item = (&ObjectKey, &NetworkPolicy)> {
+        self.policies.iter()
+    }
+
+    /// Declared namespaces and the ones pods or policies are in, with their labels.
+    pub fn namespaces(&self) -> BTreeMap<String, Labels> {
+        let mut out = self.namespaces.clone();
+        for key in self.pods.keys().chain(self.policies.keys()) {
+            out.entry(key.namespace.clone())
+                .or_insert_with(|| Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), key.namespace.clone())]));
+        }
+        out
     }
 
     /// Whether the next [`Store::index`] rebuilds.
@@ -33,138 +81,138 @@ impl Store {
         self.index.is_none()
     }
 
-    /// Creates or replaces an object. Returns `false` when it was already there, unchanged.
+    /// Creates or replaces an object. Returns `false` when nothing the engine keeps changed.
     pub fn apply(&mut self, o: Object) -> bool {
         let key = o.key();
-        match &o {
+        match o {
             Object::Pod(p) => {
-                let new = PodFacts::of(p);
-                let old = self.cluster.pod(&key);
-                if old.is_some_and(|old| **p == *old) {
+                let new = StoredPod::of(&p);
+                let old = self.pods.get(&key);
+                if old == Some(&new) {
                     return false;
-                }
-                let old = old.map(PodFacts::of);
-                if old.as_ref() == Some(&new) {
-                    // Nothing NetworkPolicy depends on changed (annotations, other status fields).
-                    self.cluster.apply(o);
-                    return true;
                 }
                 if let Some(index) = self.index.as_mut() {
-                    let same_but_labels = old.as_ref().is_some_and(|old| {
-                        old.ips == new.ips
-                            && old.ports == new.ports
-                            && old.host_network == new.host_network
-                            && old.terminated == new.terminated
+                    let old = old.map(|o| &o.facts);
+                    let f = &new.facts;
+                    let same_but_labels = old.is_some_and(|old| {
+                        old.ips == f.ips
+                            && old.ports == f.ports
+                            && old.host_network == f.host_network
+                            && old.terminated == f.terminated
                     });
-                    if !(same_but_labels && index.relabel_pod(&key, &new.labels)) {
-                        index.upsert_pod(&key, new);
+                    if old != Some(f) && !(same_but_labels && index.relabel_pod(&key, &f.labels)) {
+                        index.upsert_pod(&key, f.clone());
                     }
                 }
+                self.pods.insert(key, new);
             }
             Object::Namespace(n) => {
-                if self.cluster.namespace(&key.name).is_some_and(|old| same_namespace(old, n)) {
+                let mut labels = n.metadata.labels.unwrap_or_default();
+                labels.insert(NAMESPACE_NAME_LABEL.to_owned(), key.name.clone());
+                if self.namespaces.get(&key.name) == Some(&labels) {
                     return false;
                 }
+                self.namespaces.insert(key.name, labels);
                 // Namespace labels change what selectors match everywhere: rebuild.
                 self.index = None;
             }
-            Object::NetworkPolicy(p) => {
-                if self.cluster.policy(&key).is_some_and(|old| old.spec == p.spec && old.metadata == p.metadata) {
+            Object::NetworkPolicy(mut p) => {
+                p.metadata.namespace = Some(key.namespace.clone());
+                if self.policies.get(&key).is_some_and(|old| old.spec == p.spec && old.metadata == p.metadata) {
                     return false;
                 }
                 if let Some(index) = self.index.as_mut() {
-                    index.upsert_policy(p);
+                    index.upsert_policy(&p);
                 }
+                self.policies.insert(key, p);
             }
         }
-        self.cluster.apply(o);
         true
     }
 
-    /// Deletes an object (a namespace takes its pods and policies with it). Returns whether it existed.
+    /// Deletes an object (a namespace takes its pods and policies with it, as the apiserver does). Returns
+    /// whether it existed.
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> bool {
-        let existed = self.cluster.delete(kind, namespace, name);
-        if existed {
-            let key = ObjectKey::new(namespace, name);
-            match (kind, self.index.as_mut()) {
-                (Kind::Pod, Some(index)) => {
+        let key = ObjectKey::new(namespace, name);
+        match kind {
+            Kind::Pod => {
+                let existed = self.pods.remove(&key).is_some();
+                if let Some(index) = self.index.as_mut() {
                     index.remove_pod(&key);
                 }
-                (Kind::NetworkPolicy, Some(index)) => {
+                existed
+            }
+            Kind::NetworkPolicy => {
+                let existed = self.policies.remove(&key).is_some();
+                if let Some(index) = self.index.as_mut() {
                     index.remove_policy(&key);
                 }
-                _ => self.index = None,
+                existed
+            }
+            Kind::Namespace => {
+                let before = self.pods.len() + self.policies.len();
+                let existed = self.namespaces.remove(name).is_some();
+                self.pods.retain(|k, _| k.namespace != name);
+                self.policies.retain(|k, _| k.namespace != name);
+                let changed = existed || before != self.pods.len() + self.policies.len();
+                if changed {
+                    self.index = None;
+                }
+                changed
             }
         }
-        existed
     }
 
     /// Makes the objects of `kind` exactly `objects` (a re-list): the missing ones are deleted, the rest
     /// applied. Returns whether anything changed.
     pub fn replace_kind(&mut self, kind: Kind, objects: Vec<Object>) -> bool {
         let keep: std::collections::BTreeSet<ObjectKey> = objects.iter().map(Object::key).collect();
-        let existing: Vec<ObjectKey> = match kind {
-            Kind::Namespace => self
-                .cluster
-                .namespaces()
-                .keys()
-                .filter(|n| self.cluster.namespace(n).is_some())
-                .map(|n| ObjectKey::new("", n))
-                .collect(),
-            Kind::Pod => self.cluster.pods().map(|(k, _)| k.clone()).collect(),
-            Kind::NetworkPolicy => self.cluster.policies().map(|(k, _)| k.clone()).collect(),
-        };
-        let mut changed = false;
-        for k in existing.iter().filter(|k| !keep.contains(k)) {
-            changed |= match kind {
-                // A namespace missing from a re-list goes, but not what the other kinds' lists still hold.
-                Kind::Namespace => self.delete_namespace_object(&k.name),
-                _ => self.delete(kind, &k.namespace, &k.name),
-            };
-        }
+        // A namespace missing from a re-list goes, but not what the other kinds' lists still hold.
+        let mut changed = self.retain_kind(kind, &keep);
         for o in objects {
             changed |= self.apply(o);
         }
         changed
     }
 
+    /// Deletes every object of `kind` whose key is not in `keys` (the end of a re-list whose objects were
+    /// applied one by one). Returns whether anything changed.
+    pub fn retain_kind(&mut self, kind: Kind, keys: &std::collections::BTreeSet<ObjectKey>) -> bool {
+        let gone: Vec<ObjectKey> = match kind {
+            Kind::Namespace => self.namespaces.keys().map(|n| ObjectKey::new("", n)).collect(),
+            Kind::Pod => self.pods.keys().cloned().collect(),
+            Kind::NetworkPolicy => self.policies.keys().cloned().collect(),
+        };
+        let mut changed = false;
+        for k in gone.iter().filter(|k| !keys.contains(k)) {
+            changed |= match kind {
+                Kind::Namespace => self.delete_namespace_object(&k.name),
+                _ => self.delete(kind, &k.namespace, &k.name),
+            };
+        }
+        changed
+    }
+
     /// Removes a Namespace object only (its labels), keeping pods and policies, which their own watches own.
     pub fn delete_namespace_object(&mut self, name: &str) -> bool {
-        let Some(_) = self.cluster.namespace(name) else { return false };
-        let keep: Vec<Object> = self
-            .cluster
-            .pods()
-            .filter(|(k, _)| k.namespace == name)
-            .map(|(_, p)| Object::Pod(Box::new(p.clone())))
-            .chain(
-                self.cluster
-                    .policies()
-                    .filter(|(k, _)| k.namespace == name)
-                    .map(|(_, p)| Object::NetworkPolicy(p.clone())),
-            )
-            .collect();
-        self.cluster.delete(Kind::Namespace, "", name);
-        for o in keep {
-            self.cluster.apply(o);
+        let existed = self.namespaces.remove(name).is_some();
+        if existed {
+            self.index = None;
         }
-        self.index = None;
-        true
+        existed
     }
 
     /// The index of the current objects, rebuilt only when a change required it.
     pub fn index(&mut self) -> &Index {
-        self.index.get_or_insert_with(|| Index::build(&self.cluster))
+        let index = match self.index.take() {
+            Some(index) => index,
+            None => {
+                let pods = self.pods.iter().map(|(k, p)| (k.clone(), p.facts.clone()));
+                Index::build_parts(self.namespaces(), pods, self.policies.values())
+            }
+        };
+        self.index.insert(index)
     }
-}
-
-fn same_namespace(a: &k8s_openapi::api::core::v1::Namespace, b: &k8s_openapi::api::core::v1::Namespace) -> bool {
-    // The cluster adds `kubernetes.io/metadata.name`; compare labels without caring whether it is there.
-    let labels = |n: &k8s_openapi::api::core::v1::Namespace| {
-        let mut l = n.metadata.labels.clone().unwrap_or_default();
-        l.remove(crate::model::NAMESPACE_NAME_LABEL);
-        l
-    };
-    labels(a) == labels(b)
 }
 
 #[cfg(test)]
@@ -235,9 +283,9 @@ spec:
         let pods: Vec<Object> = objects(BASE).into_iter().filter(|o| matches!(o, Object::Pod(_))).collect();
         assert!(!s.replace_kind(Kind::Pod, pods.clone()), "the same list changes nothing");
         assert!(s.replace_kind(Kind::Pod, pods[..1].to_vec()));
-        assert_eq!(s.cluster().pods().count(), 1);
-        assert_eq!(s.cluster().policies().count(), 1);
+        assert_eq!(s.pods().count(), 1);
+        assert_eq!(s.policies().count(), 1);
         assert!(s.replace_kind(Kind::NetworkPolicy, vec![]));
-        assert_eq!(s.cluster().policies().count(), 0);
+        assert_eq!(s.policies().count(), 0);
     }
 }

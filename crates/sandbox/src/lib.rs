@@ -144,7 +144,9 @@ fn underlay_v6(i: usize) -> String {
 #[derive(Debug)]
 pub struct Sandbox {
     state: State,
-    /// The cluster's objects and their index, kept across changes a pod relabel can update in place.
+    /// The cluster's objects as applied (for state, tables, the manifest folder).
+    cluster: Cluster,
+    /// What the engine keeps of them, with the index updated in place across changes.
     store: Store,
     dir: PathBuf,
     helper: PathBuf,
@@ -261,6 +263,7 @@ impl Sandbox {
         let node = format!("{NETNS_PREFIX}{name}-node");
         let mut sb = Sandbox {
             state,
+            cluster: Cluster::new(),
             store: Store::new(),
             dir,
             helper: helper.to_owned(),
@@ -327,7 +330,8 @@ impl Sandbox {
             NftDataplane::new(NftCommand { netns: Some(node.clone()) }, ConntrackCommand { netns: Some(node) });
         let mut sb = Sandbox {
             state,
-            store: Store::from_cluster(cluster),
+            store: Store::from_cluster(&cluster),
+            cluster,
             dir,
             helper: helper.to_owned(),
             ephemeral: false,
@@ -355,7 +359,7 @@ impl Sandbox {
     }
 
     pub fn cluster(&self) -> &Cluster {
-        self.store.cluster()
+        &self.cluster
     }
 
     pub fn pods(&self) -> &BTreeMap<String, Host> {
@@ -366,7 +370,7 @@ impl Sandbox {
         if !self.persist {
             return Ok(());
         }
-        self.state.objects = all_objects(self.store.cluster()).iter().map(to_json).collect();
+        self.state.objects = all_objects(&self.cluster).iter().map(to_json).collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
         std::fs::write(self.dir.join("state.json"), text).map_err(io("writing sandbox state"))
     }
@@ -564,7 +568,7 @@ impl Sandbox {
     fn publish(&mut self) -> Result<()> {
         let dir = self.manifests_dir();
         let mut files: BTreeMap<String, String> = BTreeMap::new();
-        for o in all_objects(self.store.cluster()) {
+        for o in all_objects(&self.cluster) {
             let k = o.key();
             let file = format!("{}.{}.{}.json", o.kind().to_lowercase(), k.namespace, k.name);
             files.insert(file, to_json(&o).to_string());
@@ -710,7 +714,7 @@ impl Sandbox {
     fn stamped(&self, mut o: Object) -> Object {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
         let key = o.key();
-        let cluster = self.store.cluster();
+        let cluster = &self.cluster;
         let existing = match &o {
             Object::Namespace(_) => cluster.namespace(&key.name).map(|x| x.metadata.creation_timestamp.clone()),
             Object::Pod(_) => cluster.pod(&key).map(|x| x.metadata.creation_timestamp.clone()),
@@ -723,8 +727,9 @@ impl Sandbox {
 
     /// Deletes an object (a pod's namespace goes with it) and re-applies the ruleset.
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<bool> {
-        let existed = self.store.delete(kind, namespace, name);
-        let live: Vec<String> = self.store.cluster().pods().map(|(k, _)| k.to_string()).collect();
+        let existed = self.cluster.delete(kind, namespace, name);
+        self.store.delete(kind, namespace, name);
+        let live: Vec<String> = self.cluster.pods().map(|(k, _)| k.to_string()).collect();
         let gone: Vec<String> = self.state.pods.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in gone {
             if let Some(h) = self.state.pods.remove(&k) {
@@ -750,6 +755,7 @@ impl Sandbox {
     }
 
     fn cluster_apply(&mut self, o: Object) {
+        self.cluster.apply(o.clone());
         self.store.apply(o);
     }
 

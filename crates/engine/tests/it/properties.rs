@@ -295,31 +295,39 @@ proptest! {
     fn store_updates_in_place_equal_rebuild((base, pols) in cluster_docs(), ops in proptest::collection::vec(op(), 1..7)) {
         let mut docs = base;
         docs.extend(pols);
-        let mut store = palisade_engine::Store::from_cluster(Cluster::from_objects(objects(docs)));
+        // The same changes to a plain cluster (rebuilt from) and to a store (updated in place).
+        let mut cluster = Cluster::from_objects(objects(docs));
+        let mut store = palisade_engine::Store::from_cluster(&cluster);
         store.index();
         for op in ops {
-            let pods: Vec<_> = store.cluster().pods().map(|(k, _)| k.clone()).collect();
-            let policies: Vec<_> = store.cluster().policies().map(|(k, _)| k.clone()).collect();
+            let pods: Vec<_> = cluster.pods().map(|(k, _)| k.clone()).collect();
+            let policies: Vec<_> = cluster.policies().map(|(k, _)| k.clone()).collect();
             match op {
-                Op::Apply(doc) => { store.apply(objects(vec![doc]).remove(0)); }
+                Op::Apply(doc) => {
+                    let o = objects(vec![doc]).remove(0);
+                    cluster.apply(o.clone());
+                    store.apply(o);
+                }
                 Op::Terminate(i) if !pods.is_empty() => {
-                    let mut p = store.cluster().pod(&pods[i % pods.len()]).unwrap().clone();
+                    let mut p = cluster.pod(&pods[i % pods.len()]).unwrap().clone();
                     p.status.get_or_insert_with(Default::default).phase = Some("Succeeded".into());
+                    cluster.apply(Object::Pod(Box::new(p.clone())));
                     store.apply(Object::Pod(Box::new(p)));
                 }
                 Op::DeletePod(i) if !pods.is_empty() => {
                     let k = &pods[i % pods.len()];
+                    cluster.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
                     store.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
                 }
                 Op::DeletePolicy(i) if !policies.is_empty() => {
                     let k = &policies[i % policies.len()];
+                    cluster.delete(palisade_engine::Kind::NetworkPolicy, &k.namespace, &k.name);
                     store.delete(palisade_engine::Kind::NetworkPolicy, &k.namespace, &k.name);
                 }
                 _ => {}
             }
         }
         prop_assert!(!store.needs_rebuild(), "pod and policy changes are made in place");
-        let cluster = store.cluster().clone();
         let fresh = Index::build(&cluster);
         let index = store.index();
         for conn in all_connections(&cluster) {

@@ -80,14 +80,15 @@ fn cached_compiles_equal_fresh_ones() {
     use palisade_engine::{Object, Store};
     use palisade_nft::{CompileCache, compile_with};
     let all = objects(Shape { pods: 300, policies: 60, seed: 7 });
-    let mut store = Store::from_cluster(Cluster::from_objects(all.clone()));
-    let local: Vec<ObjectKey> = store.cluster().pods().map(|(k, _)| k.clone()).step_by(5).collect();
+    let mut cluster = Cluster::from_objects(all.clone());
+    let mut store = Store::from_cluster(&cluster);
+    let local: Vec<ObjectKey> = cluster.pods().map(|(k, _)| k.clone()).step_by(5).collect();
     let node = Node { interfaces: local.iter().enumerate().map(|(i, k)| (k.clone(), format!("v{i}"))).collect() };
     let mut cache = CompileCache::default();
     let mut rng = Rng::new(3);
     for step in 0..40 {
         let cached = compile_with(store.index(), &node, "palisade", &mut cache);
-        let fresh = compile(&Index::build(store.cluster()), &node, "palisade");
+        let fresh = compile(&Index::build(&cluster), &node, "palisade");
         assert!(cached == fresh, "step {step}: the cached compile differs");
         let o = all[rng.below(all.len())].clone();
         match (step % 4, o) {
@@ -96,12 +97,14 @@ fn cached_compiles_equal_fresh_ones() {
                     .labels
                     .get_or_insert_with(Default::default)
                     .insert("app".into(), format!("app-{}", rng.below(40)));
+                cluster.apply(Object::Pod(p.clone()));
                 store.apply(Object::Pod(p));
             }
             (1, Object::Pod(mut p)) => {
                 p.metadata.name = Some(format!("extra-{step}"));
                 p.status.get_or_insert_with(Default::default).pod_ip = Some(format!("10.199.0.{step}"));
                 p.status.get_or_insert_with(Default::default).pod_ips = None;
+                cluster.apply(Object::Pod(p.clone()));
                 store.apply(Object::Pod(p));
             }
             (2, Object::Pod(p)) => {
@@ -109,6 +112,7 @@ fn cached_compiles_equal_fresh_ones() {
                     p.metadata.namespace.as_deref().unwrap_or(""),
                     p.metadata.name.as_deref().unwrap_or(""),
                 );
+                cluster.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
                 store.delete(palisade_engine::Kind::Pod, &k.namespace, &k.name);
             }
             (_, Object::NetworkPolicy(mut p)) => {
@@ -121,6 +125,7 @@ fn cached_compiles_equal_fresh_ones() {
                         .unwrap(),
                     );
                 }
+                cluster.apply(Object::NetworkPolicy(p.clone()));
                 store.apply(Object::NetworkPolicy(p));
             }
             _ => {}
