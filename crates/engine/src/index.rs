@@ -307,51 +307,17 @@ impl Index {
     pub fn relabel_pod(&mut self, key: &ObjectKey, labels: &Labels) -> bool {
         let Some(&id) = self.by_key.get(key) else { return false };
         let old = &self.classes[self.pods[id].class];
-        let ck: ClassKey = (old.namespace.clone(), labels.clone(), old.ports.clone(), old.host_network);
-        let class = match self.class_of.get(&ck) {
-            Some(&c) => c,
-            None => {
-                let (namespace, host_network) = (ck.0.clone(), ck.3);
-                let mut c = Class {
-                    namespace: namespace.clone(),
-                    labels: labels.clone(),
-                    ports: ck.2.clone(),
-                    host_network,
-                    ingress: Vec::new(),
-                    egress: Vec::new(),
-                };
-                if !host_network {
-                    for (pi, p) in self.policies.iter().enumerate() {
-                        if p.policy.key.namespace == namespace && p.policy.pod_selector.matches(labels) {
-                            if p.policy.ingress.is_some() {
-                                c.ingress.push(pi);
-                            }
-                            if p.policy.egress.is_some() {
-                                c.egress.push(pi);
-                            }
-                        }
-                    }
-                }
-                self.classes.push(c);
-                self.class_of.insert(ck, self.classes.len() - 1);
-                self.classes.len() - 1
-            }
-        };
+        let (namespace, ports, host_network) = (old.namespace.clone(), old.ports.clone(), old.host_network);
+        let class = self.class_for(&namespace, labels, &ports, host_network);
         self.pods[id].class = class;
         self.pods[id].facts.labels = labels.clone();
-        let (namespace, host_network) = (self.classes[class].namespace.clone(), self.classes[class].host_network);
-        let empty = Labels::new();
-        let ns_labels = self.namespaces.get(&namespace).unwrap_or(&empty).clone();
+        let namespaces = &self.namespaces;
         for p in &mut self.policies {
             for rule in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
                 let mut any = [false, false];
                 for peer in &mut rule.peers {
-                    if let Peer::Pods { namespaces: scope, pods: sel } = &peer.peer {
-                        let ns_ok = match scope {
-                            NamespaceScope::Own(ns) => *ns == namespace,
-                            NamespaceScope::Selector(nsel) => nsel.matches(&ns_labels),
-                        };
-                        let member = !host_network && ns_ok && sel.matches(labels);
+                    if let Peer::Pods { .. } = &peer.peer {
+                        let member = peer_member(&peer.peer, &namespace, labels, host_network, &[], namespaces, 0);
                         for set in &mut peer.pods {
                             if member {
                                 set.insert(id);
@@ -687,7 +653,10 @@ fn peer_member(
         Peer::Pods { namespaces: scope, pods: sel } => {
             let ns_ok = match scope {
                 NamespaceScope::Own(ns) => ns == namespace,
-                NamespaceScope::Selector(nsel) => namespaces.get(namespace).is_some_and(|l| nsel.matches(l)),
+                NamespaceScope::Selector(nsel) => match namespaces.get(namespace) {
+                    Some(l) => nsel.matches(l),
+                    None => nsel.matches(&Labels::new()),
+                },
             };
             !host_network && ns_ok && sel.matches(labels)
         }
