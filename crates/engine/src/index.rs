@@ -242,31 +242,8 @@ impl Index {
         let mut policies = Vec::new();
         for np in cluster_policies {
             let policy = Policy::lower(np);
-            let mut index_rules = |rules: Option<&[Rule]>| -> Vec<IndexedRule> {
-                rules
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|rule| {
-                        let peers: Vec<IndexedPeer> = rule
-                            .peers
-                            .iter()
-                            .flatten()
-                            .map(|p| IndexedPeer { peer: p.clone(), pods: resolve_peer(p) })
-                            .collect();
-                        let union = rule.peers.is_some().then(|| {
-                            let mut u = [BitSet::new(n), BitSet::new(n)];
-                            for p in &peers {
-                                u[0].union_with(&p.pods[0]);
-                                u[1].union_with(&p.pods[1]);
-                            }
-                            u
-                        });
-                        IndexedRule { rule: rule.clone(), peers, union }
-                    })
-                    .collect()
-            };
-            let ingress = index_rules(policy.ingress.as_deref());
-            let egress = index_rules(policy.egress.as_deref());
+            let ingress = index_rules(policy.ingress.as_deref(), n, &mut resolve_peer);
+            let egress = index_rules(policy.egress.as_deref(), n, &mut resolve_peer);
             policies.push(IndexedPolicy { policy, ingress, egress });
         }
         let ns_classes: HashMap<String, Vec<usize>> = ns_classes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -668,6 +645,28 @@ fn peer_member(
     }
 }
 
+/// A policy's rules with each peer resolved to its pods (`resolve`) and each rule's union of them, over
+/// `n` pods.
+fn index_rules(rules: Option<&[Rule]>, n: usize, resolve: &mut dyn FnMut(&Peer) -> [BitSet; 2]) -> Vec<IndexedRule> {
+    rules
+        .unwrap_or_default()
+        .iter()
+        .map(|rule| {
+            let peers: Vec<IndexedPeer> =
+                rule.peers.iter().flatten().map(|p| IndexedPeer { peer: p.clone(), pods: resolve(p) }).collect();
+            let union = rule.peers.is_some().then(|| {
+                let mut u = [BitSet::new(n), BitSet::new(n)];
+                for p in &peers {
+                    u[0].union_with(&p.pods[0]);
+                    u[1].union_with(&p.pods[1]);
+                }
+                u
+            });
+            IndexedRule { rule: rule.clone(), peers, union }
+        })
+        .collect()
+}
+
 fn insert_sorted(v: &mut Vec<usize>, x: usize) {
     if let Err(at) = v.binary_search(&x) {
         v.insert(at, x);
@@ -826,31 +825,6 @@ impl Index {
         sets
     }
 
-    fn indexed_rules(&self, rules: Option<&[Rule]>) -> Vec<IndexedRule> {
-        let n = self.pods.len();
-        rules
-            .unwrap_or_default()
-            .iter()
-            .map(|rule| {
-                let peers: Vec<IndexedPeer> = rule
-                    .peers
-                    .iter()
-                    .flatten()
-                    .map(|p| IndexedPeer { peer: p.clone(), pods: self.resolve_now(p) })
-                    .collect();
-                let union = rule.peers.is_some().then(|| {
-                    let mut u = [BitSet::new(n), BitSet::new(n)];
-                    for p in &peers {
-                        u[0].union_with(&p.pods[0]);
-                        u[1].union_with(&p.pods[1]);
-                    }
-                    u
-                });
-                IndexedRule { rule: rule.clone(), peers, union }
-            })
-            .collect()
-    }
-
     /// Re-derives which classes policy `pi` selects.
     fn reselect(&mut self, pi: usize) {
         let p = &self.policies[pi].policy;
@@ -873,8 +847,9 @@ impl Index {
     pub fn upsert_policy(&mut self, np: &k8s_openapi::api::networking::v1::NetworkPolicy) {
         let policy = Policy::lower(np);
         self.note_namespace(&policy.key.namespace);
-        let ingress = self.indexed_rules(policy.ingress.as_deref());
-        let egress = self.indexed_rules(policy.egress.as_deref());
+        let n = self.pods.len();
+        let ingress = index_rules(policy.ingress.as_deref(), n, &mut |p| self.resolve_now(p));
+        let egress = index_rules(policy.egress.as_deref(), n, &mut |p| self.resolve_now(p));
         let key = policy.key.clone();
         let indexed = IndexedPolicy { policy, ingress, egress };
         let pi = match self.policies.iter().position(|p| p.policy.key == key) {
