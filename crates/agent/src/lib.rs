@@ -15,7 +15,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use palisade_nft::{ConntrackCommand, NftCommand, NftDataplane};
+use palisade_nft::{ConntrackCommand, NftDataplane, NftSession};
 
 pub mod dir;
 pub mod http;
@@ -138,7 +138,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
             tracing::info!("watching Namespaces, Pods and NetworkPolicies");
         }
     }
-    let mut dataplane = NftDataplane::new(NftCommand::default(), ConntrackCommand::default());
+    let mut dataplane = NftDataplane::new(NftSession::new(None), ConntrackCommand::default());
     dataplane.keep_established = config.keep_established;
     let mut agent = Agent::new(&config.node_name, &config.table, dataplane, interfaces::RouteTable::default(), metrics);
     let mut syncs = 0u64;

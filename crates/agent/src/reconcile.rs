@@ -191,7 +191,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         self.metrics.rules.set(i64::try_from(rules).unwrap_or(i64::MAX));
         self.metrics.set_elements.set(i64::try_from(elements).unwrap_or(i64::MAX));
         let counts = [
-            ("Namespace", self.store.namespaces().len()),
+            ("Namespace", self.store.namespace_count()),
             ("Pod", self.store.pods().count()),
             ("NetworkPolicy", self.store.policies().count()),
         ];

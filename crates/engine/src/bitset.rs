@@ -144,7 +144,7 @@ mod tests {
         for (i, r) in rows.iter_mut().enumerate() {
             for j in 0..n {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                if (x >> 33) % 3 == 0 || i == j {
+                if (x >> 33).is_multiple_of(3) || i == j {
                     r.insert(j);
                 }
             }

@@ -76,6 +76,22 @@ impl Store {
         out
     }
 
+    /// The number of namespaces [`Store::namespaces`] lists, without building them.
+    pub fn namespace_count(&self) -> usize {
+        let mut undeclared: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut last: Option<&str> = None;
+        for key in self.pods.keys().chain(self.policies.keys()) {
+            // Keys are ordered by namespace first: look each run of one namespace up once.
+            if last != Some(key.namespace.as_str()) {
+                last = Some(&key.namespace);
+                if !self.namespaces.contains_key(&key.namespace) {
+                    undeclared.insert(&key.namespace);
+                }
+            }
+        }
+        self.namespaces.len() + undeclared.len()
+    }
+
     /// Whether the next [`Store::index`] rebuilds.
     pub fn needs_rebuild(&self) -> bool {
         self.index.is_none()
@@ -287,5 +303,22 @@ spec:
         assert_eq!(s.policies().count(), 1);
         assert!(s.replace_kind(Kind::NetworkPolicy, vec![]));
         assert_eq!(s.policies().count(), 0);
+    }
+
+    #[test]
+    fn namespace_count_counts_declared_and_implied_namespaces_once() {
+        let mut s = Store::new();
+        for o in objects(BASE) {
+            s.apply(o);
+        }
+        let extra = objects(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-y}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q, namespace: ns-z}\nspec: {podSelector: {}}\n",
+        );
+        for o in extra {
+            s.apply(o);
+        }
+        // x (pods and a policy, undeclared), ns-y (declared, empty), ns-z (a policy only).
+        assert_eq!(s.namespace_count(), 3);
+        assert_eq!(s.namespace_count(), s.namespaces().len());
     }
 }

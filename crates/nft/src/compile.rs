@@ -5,7 +5,9 @@
 //! to one chain per selecting policy; peers and ports live in named sets, so a packet walks
 //! O(policies selecting the pod) rules whatever the cluster size.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -163,7 +165,8 @@ impl CompileCache {
 
     /// A cached set made this compile's copy of its contents (so that `intern` may compare pointers).
     fn adopt(&mut self, a: Arc<BTreeSet<String>>) -> Arc<BTreeSet<String>> {
-        if let Some(x) = self.current.get(&*a) {
+        // Looked up by `Arc`, whose equality tries the pointer before the contents.
+        if let Some(x) = self.current.get(&a) {
             return x.clone();
         }
         self.current.insert(a.clone());
@@ -252,9 +255,9 @@ pub fn compile_with(index: &Index, node: &Node, table: &str, cache: &mut Compile
         }
     }
     let policies: Vec<_> = index.policies().collect();
-    let mut seen = HashMap::new();
-    let mut by_pods: [HashMap<BitSet, String>; 2] = [HashMap::new(), HashMap::new()];
-    let mut by_named: HashMap<NamedKey, String> = HashMap::new();
+    let mut seen = HashMap::default();
+    let mut by_pods: [HashMap<BitSet, String>; 2] = [HashMap::default(), HashMap::default()];
+    let mut by_named: HashMap<NamedKey, String> = HashMap::default();
     for &(pi, d) in &needed {
         let policy = policies[pi];
         let base = format!("pol_{}__{}_{}", ident(&policy.key.namespace), ident(&policy.key.name), &d.as_str()[..3]);

@@ -117,7 +117,8 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     }
     // 5. Verdict maps.
     for (map, entries) in &new.maps {
-        let before = old.maps.get(map).cloned().unwrap_or_default();
+        let empty = BTreeMap::new();
+        let before = old.maps.get(map).unwrap_or(&empty);
         let gone: Vec<&String> = before.iter().filter(|(k, v)| entries.get(*k) != Some(*v)).map(|(k, _)| k).collect();
         if !gone.is_empty() {
             let keys: Vec<&str> = gone.iter().map(|k| k.as_str()).collect();

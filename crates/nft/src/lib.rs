@@ -9,11 +9,13 @@ use std::process::{Command, Stdio};
 
 pub mod compile;
 pub mod delta;
+pub mod session;
 
 use std::net::IpAddr;
 
 pub use compile::{CompileCache, Node, Ruleset, compile, compile_with};
 pub use delta::{Delta, delta};
+pub use session::NftSession;
 
 /// A failure talking to the kernel.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum NftError {
     },
     #[error("{program} failed: {stderr}")]
     Failed { program: String, stderr: String },
+    /// A long-lived session broke mid-transaction: whether the kernel took the transaction is unknown.
+    #[error("nft session: {0}")]
+    Session(String),
 }
 
 /// The seam to nftables: apply one transaction (nft script text).
@@ -56,7 +61,7 @@ pub trait Conntrack {
 }
 
 /// Runs a command, optionally inside a network namespace (`ip netns exec NS ...`), feeding it stdin.
-fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str) -> Result<(), NftError> {
+pub(crate) fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str) -> Result<(), NftError> {
     let mut cmd = match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
@@ -102,6 +107,49 @@ impl Nft for NftCommand {
 #[derive(Debug, Clone, Default)]
 pub struct ConntrackCommand {
     pub netns: Option<String>,
+    /// A process kept inside `netns`, through whose `/proc/PID/net` the table is read without a new process.
+    anchor: std::sync::Arc<std::sync::Mutex<Option<Anchor>>>,
+}
+
+impl ConntrackCommand {
+    pub fn new(netns: Option<String>) -> Self {
+        ConntrackCommand { netns, anchor: Default::default() }
+    }
+}
+
+/// `cat` waiting on a pipe inside a network namespace; it ends with its stdin (when this process ends).
+#[derive(Debug)]
+struct Anchor {
+    child: std::process::Child,
+}
+
+impl Anchor {
+    fn spawn(ns: &str) -> Option<Anchor> {
+        use std::io::Read;
+        // `ip netns exec` enters the namespace before it runs sh, which says so and becomes cat (same pid).
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c", "echo in; exec cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut said = [0u8; 3];
+        let ok = child.stdout.as_mut().is_some_and(|o| o.read_exact(&mut said).is_ok() && &said == b"in\n");
+        let anchor = Anchor { child };
+        ok.then_some(anchor)
+    }
+
+    fn table(&self) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{}/net/nf_conntrack", self.child.id())).ok()
+    }
+}
+
+impl Drop for Anchor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn ignore_none_found(r: Result<(), NftError>) -> Result<(), NftError> {
@@ -141,12 +189,14 @@ impl Conntrack for ConntrackCommand {
         let text = match &self.netns {
             None => std::fs::read_to_string("/proc/net/nf_conntrack").ok()?,
             Some(ns) => {
-                let out =
-                    Command::new("ip").args(["netns", "exec", ns, "cat", "/proc/net/nf_conntrack"]).output().ok()?;
-                if !out.status.success() {
-                    return None;
+                let mut anchor = self.anchor.lock().ok()?;
+                if let Some(text) = anchor.as_ref().and_then(Anchor::table) {
+                    text
+                } else {
+                    // First use, or the anchor died: a new one (and one try).
+                    *anchor = Anchor::spawn(ns);
+                    anchor.as_ref()?.table()?
                 }
-                String::from_utf8_lossy(&out.stdout).into_owned()
             }
         };
         Some(parse_conntrack_table(&text))
@@ -267,6 +317,13 @@ impl<N: Nft, C: Conntrack> NftDataplane<N, C> {
     pub fn applied(&self) -> Option<&Ruleset> {
         self.applied.as_ref()
     }
+
+    /// After a failure that leaves the kernel's state unknown, the next sync is a full replace.
+    fn forget_if_unknown(&mut self, e: &NftError) {
+        if matches!(e, NftError::Session(_)) {
+            self.applied = None;
+        }
+    }
 }
 
 impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
@@ -277,7 +334,7 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
             return Ok(SyncReport::default());
         }
         let t = std::time::Instant::now();
-        self.nft.apply(&d.script)?;
+        self.nft.apply(&d.script).inspect_err(|e| self.forget_if_unknown(e))?;
         self.applied = Some(desired.clone());
         let mut report =
             SyncReport { full: false, statements: d.statements, nft_time: t.elapsed(), ..SyncReport::default() };
@@ -315,7 +372,7 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
     fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
         let script = desired.render_replace();
         let t = std::time::Instant::now();
-        self.nft.apply(&script)?;
+        self.nft.apply(&script).inspect_err(|e| self.forget_if_unknown(e))?;
         let nft_time = t.elapsed();
         // The first replace of a process takes over what a previous run left: the flows established under
         // it were admitted by those rules, so they are kept. A later replace whose rules differ from what

@@ -222,6 +222,8 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
             ms = latencies.last().copied().unwrap_or(0.0),
             statements = report.statements,
             conntrack = report.conntrack_deletes,
+            nft_ms = report.nft_time.as_secs_f64() * 1e3,
+            conntrack_ms = report.conntrack_time.as_secs_f64() * 1e3,
             "label change applied"
         );
     }

@@ -18,7 +18,7 @@ use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol, Store};
 use palisade_nft::{
-    CompileCache, ConntrackCommand, Dataplane, Nft, NftCommand, NftDataplane, Node, Ruleset, SyncReport, compile_with,
+    CompileCache, ConntrackCommand, Dataplane, Nft, NftDataplane, NftSession, Node, Ruleset, SyncReport, compile_with,
 };
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,7 @@ pub struct Sandbox {
     /// Remove everything when dropped (tests, live conformance); a `sandbox up` keeps it. Set through
     /// [`Sandbox::set_ephemeral`] so signal handlers know about it too.
     ephemeral: bool,
-    dataplane: NftDataplane<NftCommand, ConntrackCommand>,
+    dataplane: NftDataplane<NftSession, ConntrackCommand>,
     /// Pods treated as local to the node without a namespace of their own (benchmarks: a node with many
     /// pods whose traffic is not generated). Not persisted.
     phantom: BTreeMap<ObjectKey, String>,
@@ -269,8 +269,8 @@ impl Sandbox {
             helper: helper.to_owned(),
             ephemeral: false,
             dataplane: NftDataplane::new(
-                NftCommand { netns: Some(node.clone()) },
-                ConntrackCommand { netns: Some(node.clone()) },
+                NftSession::new(Some(node.clone())),
+                ConntrackCommand::new(Some(node.clone())),
             ),
             phantom: BTreeMap::new(),
             persist: true,
@@ -326,8 +326,7 @@ impl Sandbox {
         }
         let cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
         let node = format!("{NETNS_PREFIX}{name}-node");
-        let dataplane =
-            NftDataplane::new(NftCommand { netns: Some(node.clone()) }, ConntrackCommand { netns: Some(node) });
+        let dataplane = NftDataplane::new(NftSession::new(Some(node.clone())), ConntrackCommand::new(Some(node)));
         let mut sb = Sandbox {
             state,
             store: Store::from_cluster(&cluster),

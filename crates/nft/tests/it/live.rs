@@ -5,7 +5,7 @@ use std::process::Command;
 
 use palisade_engine::synth::{Shape, objects};
 use palisade_engine::{Cluster, Index, Object};
-use palisade_nft::{Nft, NftCommand, Node, compile, delta};
+use palisade_nft::{Nft, NftCommand, NftError, NftSession, Node, compile, delta};
 use serde_json::Value;
 
 struct Netns(String);
@@ -66,15 +66,21 @@ fn ruleset(cluster: &Cluster) -> palisade_nft::Ruleset {
     compile(&index, &node, "t")
 }
 
+fn netns(suffix: &str) -> Netns {
+    let ns = Netns(format!("palisade-t{}-{suffix}", std::process::id()));
+    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap().success());
+    ns
+}
+
 #[test]
 fn deltas_equal_full_replaces() {
     if !live_ready() {
         eprintln!("skipped: needs root and nft");
         return;
     }
-    let ns = Netns(format!("palisade-t{}-nft", std::process::id()));
-    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap().success());
-    let mut nft = NftCommand { netns: Some(ns.0.clone()) };
+    let ns = netns("nft");
+    // The walk goes through a session (as the agent and sandbox do); the listings are separate processes.
+    let mut nft = NftSession::new(Some(ns.0.clone()));
 
     let all = objects(Shape { pods: 120, policies: 30, seed: 3 });
     let mut cluster = Cluster::from_objects(all.iter().cloned());
@@ -120,4 +126,57 @@ fn deltas_equal_full_replaces() {
         applied = desired;
     }
     assert!(changed >= 8, "the walk must change the ruleset ({changed} changes)");
+}
+
+fn has_element(ns: &str, set: &str, element: &str) -> bool {
+    let out = Command::new("ip").args(["netns", "exec", ns, "nft", "list", "set", "inet", "t", set]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(element)
+}
+
+#[test]
+fn a_session_applies_all_or_nothing_and_survives_its_process() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let ns = netns("sess");
+    let mut nft = NftSession::new(Some(ns.0.clone()));
+    nft.apply("table inet t {\n  set s { type ipv4_addr; }\n}\n").unwrap();
+    assert!(nft.is_interactive(), "nft -i is usable on this machine");
+
+    // A transaction whose second statement fails leaves nothing of the first, and says where it failed.
+    let err = nft.apply("add element inet t s { 10.9.9.9 }\nadd element inet t nosuch { 10.9.9.8 }\n").unwrap_err();
+    match &err {
+        NftError::Failed { stderr, .. } => assert!(stderr.contains("nosuch"), "{stderr}"),
+        other => panic!("expected nft's own error, got {other}"),
+    }
+    assert!(!has_element(&ns.0, "s", "10.9.9.9"));
+
+    // The same session goes on; deletes return without waiting for the kernel's deferred release.
+    nft.apply("add element inet t s { 10.9.9.9 }\n").unwrap();
+    assert!(has_element(&ns.0, "s", "10.9.9.9"));
+    nft.apply("delete element inet t s { 10.9.9.9 }\n").unwrap();
+    assert!(!has_element(&ns.0, "s", "10.9.9.9"));
+
+    // Its process gone, a transaction reports an unknown outcome, and the next one starts a new session.
+    let pid = nft.pid().unwrap();
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let err = nft.apply("add element inet t s { 10.9.9.7 }\n").unwrap_err();
+    assert!(matches!(err, NftError::Session(_)), "{err}");
+    nft.apply("add element inet t s { 10.9.9.6 }\n").unwrap();
+    assert!(has_element(&ns.0, "s", "10.9.9.6"));
+    assert_ne!(nft.pid(), Some(pid));
+}
+
+#[test]
+fn one_process_per_transaction_still_works() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let ns = netns("cmd");
+    let mut nft = NftCommand { netns: Some(ns.0.clone()) };
+    nft.apply("table inet t {\n  set s { type ipv4_addr; }\n}\nadd element inet t s { 10.9.9.9 }\n").unwrap();
+    assert!(has_element(&ns.0, "s", "10.9.9.9"));
+    assert!(nft.apply("add element inet t nosuch { 10.9.9.8 }\n").is_err());
 }

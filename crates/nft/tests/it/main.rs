@@ -72,6 +72,46 @@ fn sync_replaces_atomically_then_applies_deltas() {
     assert_eq!(dp.conntrack.deletes[2..], [(Some(frontend), None)]);
 }
 
+/// An nft that fails in the two ways a transaction can: rejected (the kernel unchanged) or lost with its
+/// session (the kernel's state unknown).
+#[derive(Default)]
+struct Failing {
+    next: Option<palisade_nft::NftError>,
+    scripts: Vec<String>,
+}
+
+impl palisade_nft::Nft for Failing {
+    fn apply(&mut self, script: &str) -> Result<(), palisade_nft::NftError> {
+        if let Some(e) = self.next.take() {
+            return Err(e);
+        }
+        self.scripts.push(script.to_owned());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_rejected_transaction_retries_as_a_delta_and_a_lost_one_as_a_full_replace() {
+    use palisade_nft::NftError;
+    let c = seed();
+    let rs = compile(&Index::build(&c), &node(&c), "palisade");
+    let mut c2 = c.clone();
+    c2.delete(palisade_engine::Kind::Pod, "default", "frontend");
+    let rs2 = compile(&Index::build(&c2), &node(&c2), "palisade");
+    let mut dp = NftDataplane::new(Failing::default(), Recorder::default());
+    dp.sync(&rs).unwrap();
+
+    dp.nft.next = Some(NftError::Failed { program: "nft".into(), stderr: "Error: no".into() });
+    assert!(dp.sync(&rs2).is_err());
+    assert!(!dp.sync(&rs2).unwrap().full, "nft rejected it whole: the kernel still holds what was applied");
+
+    dp.nft.next = Some(NftError::Session("nft -i exited".into()));
+    assert!(dp.sync(&rs).is_err());
+    let report = dp.sync(&rs).unwrap();
+    assert!(report.full, "after a lost transaction the kernel's state is unknown: replace everything");
+    assert!(dp.nft.scripts.last().unwrap().starts_with("table inet palisade {}\ndelete table inet palisade"));
+}
+
 /// A compile that reuses an earlier one's cache (across relabels, pods added and removed, policies edited)
 /// produces exactly what a fresh compile does.
 #[test]
