@@ -32,7 +32,7 @@ pub enum BenchCommand {
         pods: usize,
         #[arg(long, default_value_t = 1000)]
         policies: usize,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Seconds per traffic measurement.
         #[arg(long, default_value_t = 2.0)]
@@ -157,17 +157,23 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     )?;
                     writeln!(
                         out,
-                        "new TCP connections/s: none {:.0}, palisade {:.0} ({:.3}x), linear {:.0} ({:.3}x)",
+                        "new TCP connections/s: none {:.0}, conntrack only {:.0}, palisade {:.0} ({:.3}x none, {:.3}x conntrack only), linear {:.0} ({:.3}x)",
                         r.baseline_conn_per_s,
+                        r.conntrack_conn_per_s,
                         r.palisade_conn_per_s,
                         r.conn_ratio,
+                        r.conn_ratio_vs_conntrack,
                         r.linear_conn_per_s,
                         r.linear_conn_ratio
                     )?;
                     writeln!(
                         out,
-                        "bulk TCP Gbit/s:       none {:.2}, palisade {:.2} ({:.3}x)",
-                        r.baseline_gbps, r.palisade_gbps, r.throughput_ratio
+                        "bulk TCP Gbit/s:       none {:.2}, conntrack only {:.2}, palisade {:.2} ({:.3}x none, {:.3}x conntrack only)",
+                        r.baseline_gbps,
+                        r.conntrack_gbps,
+                        r.palisade_gbps,
+                        r.throughput_ratio,
+                        r.throughput_ratio_vs_conntrack
                     )?;
                     writeln!(out, "full ruleset load:     {:.0} ms (median of 5)", r.full_load_ms)?;
                     writeln!(

@@ -18,7 +18,7 @@ use crate::{Result, Sandbox, SandboxError, io};
 pub struct Options {
     pub pods: usize,
     pub policies: usize,
-    /// Rounds of the three scenarios, interleaved to average out drift.
+    /// Rounds of the scenarios; each round measures every table back to back, in a rotating order.
     pub rounds: usize,
     /// Length of each traffic measurement.
     pub measure: Duration,
@@ -35,14 +35,22 @@ pub struct Report {
     pub rules: usize,
     pub set_elements: usize,
     pub linear_rules: usize,
+    /// No table at all (conntrack off in the node namespace).
     pub baseline_conn_per_s: f64,
+    /// A table that only switches conntrack on (`ct state established,related accept`).
+    pub conntrack_conn_per_s: f64,
     pub palisade_conn_per_s: f64,
     pub linear_conn_per_s: f64,
+    /// Ratios are medians of per-round ratios (each round measures every table back to back).
     pub conn_ratio: f64,
+    /// Palisade against conntrack alone: the cost of Palisade's own rules.
+    pub conn_ratio_vs_conntrack: f64,
     pub linear_conn_ratio: f64,
     pub baseline_gbps: f64,
+    pub conntrack_gbps: f64,
     pub palisade_gbps: f64,
     pub throughput_ratio: f64,
+    pub throughput_ratio_vs_conntrack: f64,
     pub full_load_ms: f64,
     pub update_p50_ms: f64,
     pub update_p99_ms: f64,
@@ -183,18 +191,29 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
         )?;
         Ok(out.trim().parse::<f64>().unwrap_or(0.0) / opts.measure.as_secs_f64())
     };
-    let (mut base_c, mut pal_c, mut lin_c, mut base_t, mut pal_t) = (vec![], vec![], vec![], vec![], vec![]);
+    // Conntrack switched on and nothing else: the cost every stateful enforcer pays, so the ratio against it
+    // is what Palisade's own rules cost.
+    let conntrack_only = format!(
+        "table inet {t} {{}}\ndelete table inet {t}\ntable inet {t} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n  }}\n}}\n",
+        t = crate::TABLE
+    );
+    // Per scenario (none, conntrack only, Palisade): connections/s and Gbit/s of each round.
+    let mut conn: [Vec<f64>; 3] = Default::default();
+    let mut gbps: [Vec<f64>; 3] = Default::default();
+    let mut lin_c = Vec::new();
     // Replacing a large table frees the old one in the background (RCU); let that finish before measuring.
     let settle = || std::thread::sleep(Duration::from_secs(2));
-    for _ in 0..opts.rounds.max(1) {
-        sb.nft_apply(&empty)?;
-        settle();
-        base_c.push(measure(&sb, "crr", ECHO_PORT)?);
-        base_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
-        sb.nft_apply(&full_script)?;
-        settle();
-        pal_c.push(measure(&sb, "crr", ECHO_PORT)?);
-        pal_t.push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
+    // Each round measures the three tables back to back, starting with a different one each round, and ratios
+    // are taken per round: measurements close in time cancel most of this VM's drift, and the order favours
+    // none of them.
+    for round in 0..opts.rounds.max(1) {
+        for k in 0..3 {
+            let scenario = (round + k) % 3;
+            sb.nft_apply([&empty, &conntrack_only, &full_script][scenario])?;
+            settle();
+            conn[scenario].push(measure(&sb, "crr", ECHO_PORT)?);
+            gbps[scenario].push(measure(&sb, "stream", SINK_PORT)? * 8.0 / 1e9);
+        }
         sb.nft_apply(&linear_script)?;
         settle();
         lin_c.push(measure(&sb, "crr", ECHO_PORT)?);
@@ -228,7 +247,9 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
         );
     }
 
-    let (bc, pc, lc, bt, pt) = (median(base_c), median(pal_c), median(lin_c), median(base_t), median(pal_t));
+    let paired = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y.max(1e-9)).collect());
+    let [none_c, ct_c, pal_c] = &conn;
+    let [none_t, ct_t, pal_t] = &gbps;
     Ok(Report {
         pods: opts.pods,
         policies: opts.policies,
@@ -236,14 +257,18 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
         rules,
         set_elements,
         linear_rules,
-        baseline_conn_per_s: bc,
-        palisade_conn_per_s: pc,
-        linear_conn_per_s: lc,
-        conn_ratio: pc / bc.max(1e-9),
-        linear_conn_ratio: lc / bc.max(1e-9),
-        baseline_gbps: bt,
-        palisade_gbps: pt,
-        throughput_ratio: pt / bt.max(1e-9),
+        baseline_conn_per_s: median(none_c.clone()),
+        conntrack_conn_per_s: median(ct_c.clone()),
+        palisade_conn_per_s: median(pal_c.clone()),
+        linear_conn_per_s: median(lin_c.clone()),
+        conn_ratio: paired(pal_c, none_c),
+        conn_ratio_vs_conntrack: paired(pal_c, ct_c),
+        linear_conn_ratio: paired(&lin_c, none_c),
+        baseline_gbps: median(none_t.clone()),
+        conntrack_gbps: median(ct_t.clone()),
+        palisade_gbps: median(pal_t.clone()),
+        throughput_ratio: paired(pal_t, none_t),
+        throughput_ratio_vs_conntrack: paired(pal_t, ct_t),
         full_load_ms,
         update_p50_ms: percentile(latencies.clone(), 0.5),
         update_p99_ms: percentile(latencies, 0.99),
