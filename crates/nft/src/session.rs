@@ -33,6 +33,8 @@ pub struct NftSession {
     pub timeout: Duration,
     /// `nft -i` could not be used: every transaction runs `nft -f -`.
     fallback: bool,
+    /// Where the transaction file lives (the system's temporary directory unless set).
+    scratch_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -57,7 +59,20 @@ fn session_error(what: impl Into<String>) -> NftError {
 
 impl NftSession {
     pub fn new(netns: Option<String>) -> Self {
-        NftSession { netns, live: None, scratch: None, timeout: Duration::from_secs(60), fallback: false }
+        NftSession {
+            netns,
+            live: None,
+            scratch: None,
+            timeout: Duration::from_secs(60),
+            fallback: false,
+            scratch_dir: None,
+        }
+    }
+
+    /// Keeps the transaction file in `dir` instead of the system's temporary directory.
+    pub fn scratch_in(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.scratch_dir = Some(dir.into());
+        self
     }
 
     /// Whether transactions go through a live `nft -i` (false before the first one, or after a fallback).
@@ -109,11 +124,13 @@ impl NftSession {
 
     fn scratch_path(&mut self) -> Result<std::path::PathBuf, NftError> {
         if self.scratch.is_none() {
-            let file = tempfile::Builder::new()
-                .prefix("palisade-nft-")
-                .suffix(".nft")
-                .tempfile()
-                .map_err(|source| NftError::Spawn { program: "nft -i".into(), source })?;
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("palisade-nft-").suffix(".nft");
+            let file = match &self.scratch_dir {
+                Some(dir) => builder.tempfile_in(dir),
+                None => builder.tempfile(),
+            }
+            .map_err(|source| NftError::Spawn { program: "nft -i".into(), source })?;
             self.scratch = Some(file);
         }
         let path = self.scratch.as_ref().map(|f| f.path().to_owned()).unwrap_or_default();
@@ -172,8 +189,18 @@ impl Nft for NftSession {
                 }
             }
         }
-        let path = self.scratch_path()?;
-        std::fs::write(&path, script).map_err(|source| NftError::Spawn { program: "nft -i".into(), source })?;
+        let written = self.scratch_path().and_then(|path| {
+            std::fs::write(&path, script)
+                .map(|()| path)
+                .map_err(|source| NftError::Spawn { program: "nft -i".into(), source })
+        });
+        let Ok(path) = written else {
+            // Nowhere to write a transaction (a read-only filesystem without a writable temporary directory):
+            // one process per transaction, with the script on its stdin.
+            self.fallback = true;
+            self.live = None;
+            return crate::run(self.netns.as_deref(), "nft", &["-f", "-"], script);
+        };
         let timeout = self.timeout;
         let Some(live) = self.live.as_mut() else { return Err(session_error("no nft session")) };
         match live.round_trip(Some(&path), timeout) {

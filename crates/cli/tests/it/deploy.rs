@@ -102,6 +102,11 @@ fn the_daemonset_runs_the_agent_on_every_node_with_only_the_capabilities_it_need
     assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_owned()][..]));
     let added: BTreeSet<&str> = caps.add.iter().flatten().map(String::as_str).collect();
     assert_eq!(added, BTreeSet::from(["NET_ADMIN", "NET_RAW"]));
+    // The root filesystem is read-only; nft's transaction file needs a writable /tmp of the pod's own.
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    let tmp = c.volume_mounts.iter().flatten().find(|m| m.mount_path == "/tmp").expect("a /tmp mount");
+    let volume = spec.volumes.iter().flatten().find(|v| v.name == tmp.name).expect("the /tmp volume");
+    assert!(volume.empty_dir.is_some(), "/tmp is an emptyDir, not a host path");
     let args = c.args.clone().unwrap();
     assert_eq!(args[0], "agent");
     let port = c.ports.as_ref().unwrap()[0].container_port;

@@ -169,6 +169,20 @@ fn a_session_applies_all_or_nothing_and_survives_its_process() {
 }
 
 #[test]
+fn a_session_without_a_writable_scratch_directory_falls_back_to_one_process_per_transaction() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let ns = netns("ro");
+    let mut nft = NftSession::new(Some(ns.0.clone())).scratch_in("/nonexistent/palisade");
+    nft.apply("table inet t {\n  set s { type ipv4_addr; }\n}\nadd element inet t s { 10.9.9.9 }\n").unwrap();
+    assert!(has_element(&ns.0, "s", "10.9.9.9"));
+    assert!(!nft.is_interactive());
+    assert!(nft.apply("add element inet t nosuch { 10.9.9.8 }\n").is_err());
+}
+
+#[test]
 fn one_process_per_transaction_still_works() {
     if !live_ready() {
         eprintln!("skipped: needs root and nft");
