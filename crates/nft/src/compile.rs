@@ -142,35 +142,68 @@ type NamedKey = (usize, BitSet, Vec<(String, Protocol)>);
 pub struct CompileCache {
     fingerprint: Option<u64>,
     ip_text: [Vec<Option<String>>; 2],
-    by_pods: [HashMap<BitSet, Arc<BTreeSet<String>>>; 2],
-    by_named: HashMap<NamedKey, Arc<BTreeSet<String>>>,
+    by_pods: [HashMap<BitSet, Keyed>; 2],
+    by_named: HashMap<NamedKey, Keyed>,
     /// The two maps above as the previous compile left them (entries move back when used again).
-    old_by_pods: [HashMap<BitSet, Arc<BTreeSet<String>>>; 2],
-    old_by_named: HashMap<NamedKey, Arc<BTreeSet<String>>>,
+    old_by_pods: [HashMap<BitSet, Keyed>; 2],
+    old_by_named: HashMap<NamedKey, Keyed>,
     /// Element sets of this compile and of the previous one (older ones are dropped).
-    current: HashSet<Arc<BTreeSet<String>>>,
-    previous: HashSet<Arc<BTreeSet<String>>>,
+    current: HashSet<Keyed>,
+    previous: HashSet<Keyed>,
 }
+
+/// An element set with the hash of its contents, computed once: a compile looks up every set it reuses,
+/// and hashing thousands of addresses each time was most of a small change's cost.
+#[derive(Debug, Clone)]
+struct Keyed {
+    hash: u64,
+    set: Arc<BTreeSet<String>>,
+}
+
+impl Keyed {
+    fn new(set: BTreeSet<String>) -> Keyed {
+        use std::hash::BuildHasher;
+        Keyed { hash: foldhash::fast::FixedState::default().hash_one(&set), set: Arc::new(set) }
+    }
+}
+
+impl std::hash::Hash for Keyed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Keyed) -> bool {
+        Arc::ptr_eq(&self.set, &other.set) || (self.hash == other.hash && self.set == other.set)
+    }
+}
+
+impl Eq for Keyed {}
 
 impl CompileCache {
     /// The shared copy of a set with these elements.
     fn shared(&mut self, elements: BTreeSet<String>) -> Arc<BTreeSet<String>> {
-        if let Some(a) = self.current.get(&elements) {
-            return a.clone();
+        self.shared_keyed(elements).set
+    }
+
+    fn shared_keyed(&mut self, elements: BTreeSet<String>) -> Keyed {
+        let k = Keyed::new(elements);
+        if let Some(x) = self.current.get(&k) {
+            return x.clone();
         }
-        let a = self.previous.get(&elements).cloned().unwrap_or_else(|| Arc::new(elements));
-        self.current.insert(a.clone());
-        a
+        let x = self.previous.get(&k).cloned().unwrap_or(k);
+        self.current.insert(x.clone());
+        x
     }
 
     /// A cached set made this compile's copy of its contents (so that `intern` may compare pointers).
-    fn adopt(&mut self, a: Arc<BTreeSet<String>>) -> Arc<BTreeSet<String>> {
-        // Looked up by `Arc`, whose equality tries the pointer before the contents.
-        if let Some(x) = self.current.get(&a) {
-            return x.clone();
+    fn adopt(&mut self, k: Keyed) -> Arc<BTreeSet<String>> {
+        if let Some(x) = self.current.get(&k) {
+            return x.set.clone();
         }
-        self.current.insert(a.clone());
-        a
+        self.current.insert(k.clone());
+        k.set
     }
 
     /// Starts a compile of `index`: forgets what no longer holds.
@@ -188,7 +221,7 @@ impl CompileCache {
         self.old_by_named = std::mem::take(&mut self.by_named);
     }
 
-    fn pods_set(&mut self, slot: usize, pods: &BitSet) -> Option<Arc<BTreeSet<String>>> {
+    fn pods_set(&mut self, slot: usize, pods: &BitSet) -> Option<Keyed> {
         if let Some(a) = self.by_pods[slot].get(pods) {
             return Some(a.clone());
         }
@@ -197,7 +230,7 @@ impl CompileCache {
         Some(a)
     }
 
-    fn named_set(&mut self, key: &NamedKey) -> Option<Arc<BTreeSet<String>>> {
+    fn named_set(&mut self, key: &NamedKey) -> Option<Keyed> {
         if let Some(a) = self.by_named.get(key) {
             return Some(a.clone());
         }
@@ -327,7 +360,7 @@ pub fn compile_with(index: &Index, node: &Node, table: &str, cache: &mut Compile
                                     None => {
                                         let set: BTreeSet<String> =
                                             selected.iter().filter_map(|q| cache.ip_text[slot][q].clone()).collect();
-                                        let a = cache.shared(set);
+                                        let a = cache.shared_keyed(set);
                                         cache.by_pods[slot].insert(selected.clone(), a.clone());
                                         a
                                     }
@@ -414,7 +447,7 @@ pub fn compile_with(index: &Index, node: &Node, table: &str, cache: &mut Compile
                                             }
                                         }
                                     }
-                                    let e = cache.shared(elems);
+                                    let e = cache.shared_keyed(elems);
                                     cache.by_named.insert(cache_key.clone(), e.clone());
                                     e
                                 }
