@@ -107,7 +107,23 @@ pub struct Index {
     /// Changes whenever the pods' ids, addresses or ports may have changed (not on a relabel): lets
     /// consumers (the nft compiler) keep what they derived from them.
     pods_generation: u64,
+    /// What each generation since `pod_log_base` did to pod ids, so a consumer that saw an older generation
+    /// can follow the ids instead of starting over (bounded; cleared when full).
+    pod_log: Vec<(u64, Option<PodEdit>)>,
+    pod_log_base: u64,
 }
+
+/// One change of pod ids (positions in [`Index::pods`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodEdit {
+    /// The pod at this id left; the ids above moved down by one.
+    Removed(PodId),
+    /// A pod (new, or one just removed coming back with other facts) took this id; the ids from here moved up.
+    Inserted(PodId),
+}
+
+/// How many generations the pod log keeps before it starts over.
+const POD_LOG_MAX: usize = 4096;
 
 /// Generations are unique across every index of the process.
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -261,7 +277,38 @@ impl Index {
                 }
             }
         }
-        Index { pods, by_key, terminated, classes, policies, namespaces, class_of, pods_generation: next_generation() }
+        let pods_generation = next_generation();
+        Index {
+            pods,
+            by_key,
+            terminated,
+            classes,
+            policies,
+            namespaces,
+            class_of,
+            pods_generation,
+            pod_log: Vec::new(),
+            pod_log_base: pods_generation,
+        }
+    }
+
+    /// A new pods generation, recording what it did to pod ids.
+    fn bump_pods(&mut self, edit: Option<PodEdit>) {
+        self.pods_generation = next_generation();
+        if self.pod_log.len() >= POD_LOG_MAX {
+            self.pod_log.clear();
+            self.pod_log_base = self.pods_generation;
+        } else {
+            self.pod_log.push((self.pods_generation, edit));
+        }
+    }
+
+    /// The pod id edits from pods generation `since` to now, in order; `None` when this index does not know
+    /// (another index's generation, or older than its log).
+    pub fn pod_edits_since(&self, since: u64) -> Option<Vec<PodEdit>> {
+        let start =
+            if since == self.pod_log_base { 0 } else { self.pod_log.iter().position(|(g, _)| *g == since)? + 1 };
+        Some(self.pod_log[start..].iter().filter_map(|(_, e)| *e).collect())
     }
 
     pub fn pods(&self) -> &[PodEntry] {
@@ -721,9 +768,9 @@ impl Index {
     /// Adds a pod, or replaces it (any of its facts may change), as a rebuild would.
     pub fn upsert_pod(&mut self, key: &ObjectKey, facts: PodFacts) {
         self.remove_pod(key);
-        self.pods_generation = next_generation();
         self.note_namespace(&key.namespace);
         if facts.terminated {
+            self.bump_pods(None);
             let at = self.terminated.partition_point(|k| k < key);
             self.terminated.insert(at, key.clone());
             return;
@@ -744,6 +791,7 @@ impl Index {
                 .collect()
         };
         self.pods.insert(at, PodEntry { key: key.clone(), facts, class });
+        self.bump_pods(Some(PodEdit::Inserted(at)));
         for (i, p) in self.pods.iter().enumerate().skip(at) {
             match self.by_key.get_mut(&p.key) {
                 Some(id) => *id = i,
@@ -779,8 +827,8 @@ impl Index {
             return true;
         }
         let Some(id) = self.by_key.remove(key) else { return false };
-        self.pods_generation = next_generation();
         self.pods.remove(id);
+        self.bump_pods(Some(PodEdit::Removed(id)));
         for (i, p) in self.pods.iter().enumerate().skip(id) {
             if let Some(x) = self.by_key.get_mut(&p.key) {
                 *x = i;

@@ -321,4 +321,29 @@ spec:
         assert_eq!(s.namespace_count(), 3);
         assert_eq!(s.namespace_count(), s.namespaces().len());
     }
+
+    #[test]
+    fn the_index_says_how_pod_ids_moved_since_a_generation() {
+        use crate::index::PodEdit;
+        let mut s = Store::new();
+        for o in objects(BASE) {
+            s.apply(o);
+        }
+        let g = s.index().pods_generation();
+        assert_eq!(s.index().pod_edits_since(g), Some(vec![]));
+        assert_eq!(s.index().pod_edits_since(0), None, "a generation this index never had");
+        let relabelled = objects(
+            &BASE.replace("{name: a, namespace: x, labels: {app: a}}", "{name: a, namespace: x, labels: {app: z}}"),
+        );
+        s.apply(relabelled[0].clone());
+        assert_eq!(s.index().pods_generation(), g, "a relabel moves no id");
+        // x/aa sorts between x/a and x/b.
+        let added = objects(&BASE.replace("{name: a, namespace: x, labels: {app: a}}", "{name: aa, namespace: x}"));
+        s.apply(added[0].clone());
+        assert_eq!(s.index().pod_edits_since(g), Some(vec![PodEdit::Inserted(1)]));
+        s.delete(Kind::Pod, "x", "a");
+        assert_eq!(s.index().pod_edits_since(g), Some(vec![PodEdit::Inserted(1), PodEdit::Removed(0)]));
+        let now = s.index().pods_generation();
+        assert_eq!(s.index().pod_edits_since(now), Some(vec![]));
+    }
 }

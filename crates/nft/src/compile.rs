@@ -210,15 +210,84 @@ impl CompileCache {
     fn begin(&mut self, index: &Index) {
         let fp = index.pods_generation();
         if self.fingerprint != Some(fp) {
+            let followed = match self.fingerprint.and_then(|g| index.pod_edits_since(g)) {
+                Some(edits) => self.follow(index, &edits),
+                None => false,
+            };
+            if !followed {
+                self.ip_text = [IpFamily::V4, IpFamily::V6]
+                    .map(|f| index.pods().iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
+                self.by_pods = Default::default();
+                self.by_named.clear();
+            }
             self.fingerprint = Some(fp);
-            self.ip_text = [IpFamily::V4, IpFamily::V6]
-                .map(|f| index.pods().iter().map(|p| p.facts.ip(f).map(|ip| ip.to_string())).collect());
-            self.by_pods = Default::default();
-            self.by_named.clear();
         }
         self.previous = std::mem::take(&mut self.current);
         self.old_by_pods = std::mem::take(&mut self.by_pods);
         self.old_by_named = std::mem::take(&mut self.by_named);
+    }
+
+    /// Carries the cache across pods added and removed since the last compile (ids shift): sets keyed by
+    /// pods that include a removed one are dropped (their elements name it), the others' keys shift with the
+    /// ids, and new pods' addresses are formatted. Returns false when it cannot (then everything starts over).
+    fn follow(&mut self, index: &Index, edits: &[palisade_engine::index::PodEdit]) -> bool {
+        use palisade_engine::index::PodEdit;
+        let mut known = vec![true; self.ip_text[0].len()];
+        for &e in edits {
+            match e {
+                PodEdit::Removed(id) if id < known.len() => {
+                    known.remove(id);
+                    for t in &mut self.ip_text {
+                        t.remove(id);
+                    }
+                    let keep = |k: &BitSet| !k.contains(id);
+                    let shift = |mut k: BitSet| {
+                        k.remove_at(id);
+                        k
+                    };
+                    for m in &mut self.by_pods {
+                        *m = std::mem::take(m)
+                            .into_iter()
+                            .filter(|(k, _)| keep(k))
+                            .map(|(k, v)| (shift(k), v))
+                            .collect();
+                    }
+                    self.by_named = std::mem::take(&mut self.by_named)
+                        .into_iter()
+                        .filter(|((_, k, _), _)| keep(k))
+                        .map(|((slot, k, names), v)| ((slot, shift(k), names), v))
+                        .collect();
+                }
+                PodEdit::Inserted(id) if id <= known.len() => {
+                    known.insert(id, false);
+                    for t in &mut self.ip_text {
+                        t.insert(id, None);
+                    }
+                    let shift = |mut k: BitSet| {
+                        k.insert_at(id, false);
+                        k
+                    };
+                    for m in &mut self.by_pods {
+                        *m = std::mem::take(m).into_iter().map(|(k, v)| (shift(k), v)).collect();
+                    }
+                    self.by_named = std::mem::take(&mut self.by_named)
+                        .into_iter()
+                        .map(|((slot, k, names), v)| ((slot, shift(k), names), v))
+                        .collect();
+                }
+                _ => return false,
+            }
+        }
+        let pods = index.pods();
+        if known.len() != pods.len() {
+            return false;
+        }
+        for (i, _) in known.iter().enumerate().filter(|(_, k)| !**k) {
+            for (slot, f) in [IpFamily::V4, IpFamily::V6].into_iter().enumerate() {
+                self.ip_text[slot][i] = pods[i].facts.ip(f).map(|ip| ip.to_string());
+            }
+        }
+        true
     }
 
     fn pods_set(&mut self, slot: usize, pods: &BitSet) -> Option<Keyed> {

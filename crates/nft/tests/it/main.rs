@@ -126,12 +126,12 @@ fn cached_compiles_equal_fresh_ones() {
     let node = Node { interfaces: local.iter().enumerate().map(|(i, k)| (k.clone(), format!("v{i}"))).collect() };
     let mut cache = CompileCache::default();
     let mut rng = Rng::new(3);
-    for step in 0..40 {
+    for step in 0..80 {
         let cached = compile_with(store.index(), &node, "palisade", &mut cache);
         let fresh = compile(&Index::build(&cluster), &node, "palisade");
         assert!(cached == fresh, "step {step}: the cached compile differs");
         let o = all[rng.below(all.len())].clone();
-        match (step % 4, o) {
+        match (step % 5, o) {
             (0, Object::Pod(mut p)) => {
                 p.metadata
                     .labels
@@ -143,6 +143,13 @@ fn cached_compiles_equal_fresh_ones() {
             (1, Object::Pod(mut p)) => {
                 p.metadata.name = Some(format!("extra-{step}"));
                 p.status.get_or_insert_with(Default::default).pod_ip = Some(format!("10.199.0.{step}"));
+                p.status.get_or_insert_with(Default::default).pod_ips = None;
+                cluster.apply(Object::Pod(p.clone()));
+                store.apply(Object::Pod(p));
+            }
+            (4, Object::Pod(mut p)) => {
+                // An existing pod comes back with another address (its id leaves and returns).
+                p.status.get_or_insert_with(Default::default).pod_ip = Some(format!("10.198.0.{step}"));
                 p.status.get_or_insert_with(Default::default).pod_ips = None;
                 cluster.apply(Object::Pod(p.clone()));
                 store.apply(Object::Pod(p));
