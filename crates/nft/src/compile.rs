@@ -240,40 +240,26 @@ impl CompileCache {
                     for t in &mut self.ip_text {
                         t.remove(id);
                     }
-                    let keep = |k: &BitSet| !k.contains(id);
-                    let shift = |mut k: BitSet| {
+                    // A set that held the pod lists its address: gone; the others' keys shift down.
+                    self.rekey(|k| {
+                        if k.contains(id) {
+                            return None;
+                        }
+                        let mut k = k.clone();
                         k.remove_at(id);
-                        k
-                    };
-                    for m in &mut self.by_pods {
-                        *m = std::mem::take(m)
-                            .into_iter()
-                            .filter(|(k, _)| keep(k))
-                            .map(|(k, v)| (shift(k), v))
-                            .collect();
-                    }
-                    self.by_named = std::mem::take(&mut self.by_named)
-                        .into_iter()
-                        .filter(|((_, k, _), _)| keep(k))
-                        .map(|((slot, k, names), v)| ((slot, shift(k), names), v))
-                        .collect();
+                        Some(k)
+                    });
                 }
                 PodEdit::Inserted(id) if id <= known.len() => {
                     known.insert(id, false);
                     for t in &mut self.ip_text {
                         t.insert(id, None);
                     }
-                    let shift = |mut k: BitSet| {
+                    self.rekey(|k| {
+                        let mut k = k.clone();
                         k.insert_at(id, false);
-                        k
-                    };
-                    for m in &mut self.by_pods {
-                        *m = std::mem::take(m).into_iter().map(|(k, v)| (shift(k), v)).collect();
-                    }
-                    self.by_named = std::mem::take(&mut self.by_named)
-                        .into_iter()
-                        .map(|((slot, k, names), v)| ((slot, shift(k), names), v))
-                        .collect();
+                        Some(k)
+                    });
                 }
                 _ => return false,
             }
@@ -288,6 +274,17 @@ impl CompileCache {
             }
         }
         true
+    }
+
+    /// Maps every cached set's pods to `f(pods)`, dropping the sets for which it says `None`.
+    fn rekey(&mut self, f: impl Fn(&BitSet) -> Option<BitSet>) {
+        for m in &mut self.by_pods {
+            *m = std::mem::take(m).into_iter().filter_map(|(k, v)| Some((f(&k)?, v))).collect();
+        }
+        self.by_named = std::mem::take(&mut self.by_named)
+            .into_iter()
+            .filter_map(|((slot, k, names), v)| Some(((slot, f(&k)?, names), v)))
+            .collect();
     }
 
     fn pods_set(&mut self, slot: usize, pods: &BitSet) -> Option<Keyed> {

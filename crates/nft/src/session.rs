@@ -174,19 +174,25 @@ impl Live {
     }
 }
 
+impl NftSession {
+    /// One `nft -f -` process for this transaction, and for every later one.
+    fn fall_back(&mut self, script: &str) -> Result<(), NftError> {
+        self.fallback = true;
+        self.live = None;
+        crate::run(self.netns.as_deref(), "nft", &["-f", "-"], script)
+    }
+}
+
 impl Nft for NftSession {
     fn apply(&mut self, script: &str) -> Result<(), NftError> {
         if self.fallback {
-            return crate::run(self.netns.as_deref(), "nft", &["-f", "-"], script);
+            return self.fall_back(script);
         }
         if self.live.is_none() {
             match self.spawn() {
                 Ok(live) => self.live = Some(live),
-                Err(_) => {
-                    // No usable interactive mode: one process per transaction, as before.
-                    self.fallback = true;
-                    return crate::run(self.netns.as_deref(), "nft", &["-f", "-"], script);
-                }
+                // No usable interactive mode.
+                Err(_) => return self.fall_back(script),
             }
         }
         let written = self.scratch_path().and_then(|path| {
@@ -196,10 +202,8 @@ impl Nft for NftSession {
         });
         let Ok(path) = written else {
             // Nowhere to write a transaction (a read-only filesystem without a writable temporary directory):
-            // one process per transaction, with the script on its stdin.
-            self.fallback = true;
-            self.live = None;
-            return crate::run(self.netns.as_deref(), "nft", &["-f", "-"], script);
+            // the script goes on a process's stdin instead.
+            return self.fall_back(script);
         };
         let timeout = self.timeout;
         let Some(live) = self.live.as_mut() else { return Err(session_error("no nft session")) };
