@@ -29,10 +29,15 @@ fn main() -> ExitCode {
             .init();
     }
     // Destructors do not run on Ctrl-C or SIGTERM: remove this process's temporary sandboxes, then exit.
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        palisade_sandbox::interrupt();
-        std::process::exit(130);
+    // (The control plane handles both signals itself and tears its sandbox down.)
+    let control_plane =
+        matches!(&cli.command, commands::Command::Sandbox { what: sandbox::SandboxCommand::ControlPlane { .. } });
+    let _ = (!control_plane).then(|| {
+        ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            palisade_sandbox::interrupt();
+            std::process::exit(130);
+        })
     });
     let result = commands::run(cli);
     if INTERRUPTED.load(Ordering::SeqCst) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use palisade_engine::{Connection, Endpoint, IpFamily, Kind, Object, Protocol};
+use palisade_engine::{Connection, Endpoint, IpFamily, Protocol};
 use palisade_sandbox::{LiveBackend, Sandbox};
 
 use crate::commands::{Family, GetFormat, Resource, get_from, run_cases};
@@ -26,9 +26,51 @@ pub enum SandboxCommand {
         #[arg(long = "external")]
         externals: Vec<String>,
         /// This many nodes joined by an underlay, each enforced by its own `palisade agent` (pods spread by
-        /// `spec.nodeName` node-0, node-1..., or in turn). Without it: one node enforced by this command.
+        /// `spec.nodeName` node-0, node-1..., or in turn). Without it: one node enforced by the control plane.
         #[arg(long)]
         nodes: Option<usize>,
+        /// The API server's port on 127.0.0.1 (default: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The kubelet writes a started pod's status (its address) only after this long: `500ms`, `2s`.
+        #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+        kubelet_delay: Duration,
+    },
+    /// (internal) The sandbox's control plane: API server, controllers, kubelet, kube-proxy, DNS.
+    #[command(name = "control-plane", hide = true)]
+    ControlPlane {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "external")]
+        externals: Vec<String>,
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        kubelet_delay_ms: u64,
+    },
+    /// Print the path of the sandbox's kubeconfig: `export KUBECONFIG=$(palisade sandbox kubeconfig)`.
+    Kubeconfig {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Run a program of this machine inside a pod's network namespace (with the pod's resolver), as
+    /// `kubectl exec` does: `palisade sandbox exec [-n NS] POD|deploy/NAME -- CMD...`. Exits with its code.
+    Exec {
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// Keep stdin open (the program reads this command's stdin).
+        #[arg(short = 'i', long)]
+        stdin: bool,
+        /// Accepted for kubectl compatibility: the program runs on this command's terminal.
+        #[arg(short = 't', long)]
+        tty: bool,
+        pod: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
     /// Create or replace objects (pods get namespaces, policies get enforced).
     Apply {
@@ -67,7 +109,7 @@ pub enum SandboxCommand {
         #[arg(long)]
         interval_ms: u64,
     },
-    /// Delete an object: `delete netpol NAME -n NS`.
+    /// Delete an object: `delete netpol NAME -n NS` (any served kind: pods, deploy, svc, ns...).
     Delete {
         #[arg(long, default_value = "default")]
         name: String,
@@ -76,7 +118,7 @@ pub enum SandboxCommand {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
-    /// Set or remove labels: `label pods NAME key=value other-` (namespaces: `label ns NAME ...`).
+    /// Set or remove labels: `label pods NAME key=value other-` (namespaces: `label ns NAME ...`; any kind).
     Label {
         #[arg(long, default_value = "default")]
         name: String,
@@ -144,6 +186,9 @@ pub enum SandboxCommand {
         sink: Vec<u16>,
         #[arg(long)]
         ready: Option<PathBuf>,
+        /// The pod HTTP answers name.
+        #[arg(long, default_value = "")]
+        who: String,
     },
     /// (internal) Benchmark client: `crr` counts new connections, `stream` counts bytes, for --ms.
     #[command(name = "bench-client", hide = true)]
@@ -169,88 +214,319 @@ pub fn helper() -> Result<PathBuf> {
     std::env::current_exe().context("locating the palisade binary")
 }
 
-fn objects(files: &[PathBuf]) -> Result<Vec<Object>> {
-    let input = input::cluster(files)?;
-    input::report(&input);
-    if input.has_errors() {
-        bail!("some objects were rejected; nothing was applied");
+/// How long a sandbox verb waits for the sandbox to catch up with what it wrote.
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?.block_on(f)
+}
+
+fn pod_resource() -> &'static palisade_cluster::resources::Resource {
+    palisade_cluster::client::resource_named("pods").expect("pods are served")
+}
+
+/// `go-style` durations: `500ms`, `2s`, `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a duration like 500ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{s:?}: expected a duration like 500ms or 2s")),
     }
-    Ok(input.loaded.objects.into_iter().map(|o| o.value).collect())
+}
+
+/// Every document of the files, in order, each with where it came from. A document that cannot be read
+/// fails the command before anything is applied.
+fn documents(files: &[PathBuf]) -> Result<Vec<(String, serde_json::Value)>> {
+    let mut out = Vec::new();
+    for f in input::manifest_files(files)? {
+        let (name, text) = if f.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
+            ("-".to_owned(), s)
+        } else {
+            (f.display().to_string(), std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?)
+        };
+        let docs = palisade_engine::load::parse_documents(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        for (i, d) in docs.into_iter().enumerate() {
+            match d {
+                serde_json::Value::Null => {}
+                serde_json::Value::Object(_) if d["kind"].as_str().is_some_and(|k| k.ends_with("List")) => {
+                    for (j, item) in d["items"].as_array().cloned().unwrap_or_default().into_iter().enumerate() {
+                        out.push((format!("{name}#{} items[{j}]", i + 1), item));
+                    }
+                }
+                serde_json::Value::Object(_) => out.push((format!("{name}#{}", i + 1), d)),
+                _ => bail!("{name}#{}: expected a Kubernetes object (a mapping)", i + 1),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Applies documents in order (Namespaces first, so objects in them can follow); the lines kubectl prints.
+async fn apply_all(
+    c: &palisade_cluster::client::SandboxClient,
+    docs: &[(String, serde_json::Value)],
+) -> Result<Vec<String>> {
+    let mut ordered: Vec<&(String, serde_json::Value)> = docs.iter().collect();
+    ordered.sort_by_key(|(_, d)| d["kind"] != "Namespace");
+    let mut lines = Vec::new();
+    for (origin, d) in ordered {
+        let out = c.apply(d).await.map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let kind = out["kind"].as_str().or(d["kind"].as_str()).unwrap_or("").to_lowercase();
+        let group = palisade_cluster::resources::of_kind(
+            d["apiVersion"].as_str().unwrap_or(""),
+            d["kind"].as_str().unwrap_or(""),
+        )
+        .map(|r| r.group)
+        .unwrap_or("");
+        let kind = if group.is_empty() { kind } else { format!("{kind}.{group}") };
+        lines.push(format!("{kind}/{} serverside-applied", d["metadata"]["name"].as_str().unwrap_or("")));
+    }
+    Ok(lines)
+}
+
+/// A pod by name, or the first running pod of `deploy/NAME` (or another workload) in the namespace.
+async fn resolve_pod(c: &palisade_cluster::client::SandboxClient, namespace: &str, target: &str) -> Result<String> {
+    let Some((kind, name)) = target.split_once('/') else { return Ok(target.to_owned()) };
+    let r =
+        palisade_cluster::client::resource_named(kind).with_context(|| format!("unknown resource type {kind:?}"))?;
+    if r.kind == "Pod" {
+        return Ok(name.to_owned());
+    }
+    let workload = c
+        .list(r, Some(namespace))
+        .await?
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == name)
+        .with_context(|| format!("{} \"{name}\" not found", r.qualified()))?;
+    let selector = palisade_cluster::selector::LabelSelector::from_object(&workload["spec"]["selector"]);
+    c.list(pod_resource(), Some(namespace))
+        .await?
+        .into_iter()
+        .find(|p| selector.matches(p) && p["status"]["phase"] == "Running")
+        .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+        .with_context(|| format!("no running pod of {target}"))
+}
+
+/// Starts the control-plane process (detached; it lives until `sandbox down`) and waits until its API
+/// answers; returns the kubeconfig's path.
+fn start_control_plane(
+    name: &str,
+    externals: &[String],
+    nodes: Option<usize>,
+    port: u16,
+    kubelet_delay: Duration,
+) -> Result<PathBuf> {
+    use std::os::unix::process::CommandExt;
+    let dir = palisade_sandbox::run_root().join(name);
+    if palisade_cluster::controlplane::read_ready(&dir).is_some() || dir.join("state.json").exists() {
+        bail!("sandbox {name:?} already exists; `palisade sandbox down --name {name}` first");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log_path = dir.join("control-plane.log");
+    let log = std::fs::File::create(&log_path).context("creating the control plane's log")?;
+    let mut cmd = std::process::Command::new(helper()?);
+    cmd.args(["sandbox", "control-plane", "--name", name, "--port", &port.to_string()])
+        .args(["--kubelet-delay-ms", &kubelet_delay.as_millis().to_string()]);
+    for e in externals {
+        cmd.args(["--external", e]);
+    }
+    if let Some(n) = nodes {
+        cmd.args(["--nodes", &n.to_string()]);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting the control plane")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(ready) = palisade_cluster::controlplane::read_ready(&dir) {
+            return Ok(PathBuf::from(ready["kubeconfig"].as_str().unwrap_or_default()));
+        }
+        if let Some(status) = child.try_wait()? {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = std::fs::remove_dir_all(&dir);
+            bail!("the control plane exited ({status}):\n{}", text.trim());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the control plane did not get ready within 60 s (log: {})", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Stops a sandbox's control plane (SIGTERM, then waits until it has removed what it made); false when none
+/// was running.
+fn stop_control_plane(name: &str) -> bool {
+    let dir = palisade_sandbox::run_root().join(name);
+    let Some(ready) = palisade_cluster::controlplane::read_ready(&dir) else { return false };
+    let Some(pid) = ready["pid"].as_u64() else { return false };
+    let alive = || {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("control-plane"))
+    };
+    if alive() {
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if alive() {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+    true
 }
 
 pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        SandboxCommand::Up { name, files, externals, nodes } => {
-            let objs = if files.is_empty() { Vec::new() } else { objects(&files)? };
-            let hosts = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
-            let sb = Sandbox::up_with(&name, &objs, &hosts, &helper()?, nodes)?;
+        SandboxCommand::Up { name, files, externals, nodes, port, kubelet_delay } => {
+            let docs = if files.is_empty() { Vec::new() } else { documents(&files)? };
+            for e in &externals {
+                parse_external(e)?;
+            }
+            let started = std::time::Instant::now();
+            let kubeconfig = start_control_plane(&name, &externals, nodes, port, kubelet_delay)?;
+            let ready = started.elapsed();
+            let pods = if docs.is_empty() {
+                0
+            } else {
+                block_on(async {
+                    let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                    apply_all(&c, &docs).await?;
+                    c.wait_settled(SETTLE).await?;
+                    Ok::<_, anyhow::Error>(c.list(pod_resource(), None).await?.len())
+                })?
+            };
             let nodes = nodes.map(|n| format!(", {n} nodes with an agent each")).unwrap_or_default();
             writeln!(
                 out,
-                "sandbox {:?} is up: {} pods, {} outside hosts{nodes}",
-                sb.name(),
-                sb.pods().len(),
-                hosts.len()
+                "sandbox {name:?} is up: API ready in {} ms, {pods} pods, {} outside hosts{nodes}\nexport KUBECONFIG={}",
+                ready.as_millis(),
+                externals.len(),
+                kubeconfig.display()
             )?;
         }
+        SandboxCommand::ControlPlane { name, externals, nodes, port, kubelet_delay_ms } => {
+            let externals = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
+            palisade_cluster::controlplane::run(palisade_cluster::controlplane::Config {
+                name,
+                nodes,
+                externals,
+                helper: helper()?,
+                port,
+                kubelet_delay: Duration::from_millis(kubelet_delay_ms),
+            })?;
+        }
+        SandboxCommand::Kubeconfig { name } => {
+            let path = palisade_cluster::controlplane::kubeconfig_file(&palisade_sandbox::run_root().join(&name));
+            if !path.exists() {
+                bail!("no sandbox named {name:?} is running (see `palisade sandbox up`)");
+            }
+            writeln!(out, "{}", path.display())?;
+        }
+        SandboxCommand::Exec { name, namespace, stdin, tty: _, pod, command } => {
+            let netns = block_on(async {
+                let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                let pod = resolve_pod(&c, &namespace, &pod).await?;
+                Ok::<_, anyhow::Error>(pod)
+            })?;
+            let sb = Sandbox::open(&name, &helper()?)?;
+            let host = sb
+                .pods()
+                .get(&format!("{namespace}/{netns}"))
+                .with_context(|| format!("pod {namespace}/{netns} is not running"))?;
+            let status = std::process::Command::new("ip")
+                .args(["netns", "exec", &host.netns])
+                .args(&command)
+                .stdin(if stdin { std::process::Stdio::inherit() } else { std::process::Stdio::null() })
+                .status()
+                .context("running the command")?;
+            drop(out);
+            return Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)));
+        }
         SandboxCommand::Apply { name, files, keep_established } => {
-            let objs = objects(&files)?;
-            let mut sb = Sandbox::open(&name, &helper()?)?;
-            if keep_established && sb.agent_mode() {
-                bail!("--keep-established: the agents of a multi-node sandbox always cut what policy stops admitting");
-            }
-            sb.set_keep_established(keep_established);
-            sb.apply(&objs)?;
-            for o in &objs {
-                writeln!(out, "{}/{} configured", o.kind().to_lowercase(), o.display_name())?;
-            }
+            let docs = documents(&files)?;
+            block_on(async {
+                let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                if keep_established && Sandbox::open(&name, &helper()?)?.agent_mode() {
+                    bail!(
+                        "--keep-established: the agents of a multi-node sandbox always cut what policy stops admitting"
+                    );
+                }
+                c.apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": palisade_cluster::node::SETTINGS, "namespace": "kube-system"},
+                    "data": {"keepEstablished": keep_established.to_string()}}))
+                    .await?;
+                for line in apply_all(&c, &docs).await? {
+                    writeln!(out, "{line}")?;
+                }
+                c.wait_settled(SETTLE).await?;
+                Ok(())
+            })?;
         }
         SandboxCommand::Delete { name, kind, object, namespace } => {
-            let kind: Kind = kind.parse().map_err(anyhow::Error::msg)?;
-            let mut sb = Sandbox::open(&name, &helper()?)?;
-            if !sb.delete(kind, &namespace, &object)? {
-                bail!("{object:?} not found in namespace {namespace:?}");
-            }
-            writeln!(out, "{object:?} deleted")?;
+            let r = palisade_cluster::client::resource_named(&kind)
+                .with_context(|| format!("the server doesn't have a resource type {kind:?}"))?;
+            block_on(async {
+                let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                if !c.delete(r, &namespace, &object).await? {
+                    bail!("{} {object:?} not found in namespace {namespace:?}", r.qualified());
+                }
+                c.wait_settled(SETTLE).await?;
+                Ok(())
+            })?;
+            writeln!(out, "{} \"{object}\" deleted", r.singular)?;
         }
         SandboxCommand::Label { name, kind, object, labels, namespace } => {
-            let kind: Kind = kind.parse().map_err(anyhow::Error::msg)?;
-            let mut sb = Sandbox::open(&name, &helper()?)?;
-            let cluster = sb.cluster().clone();
-            let mut obj = match kind {
-                Kind::Pod => Object::Pod(Box::new(
-                    cluster
-                        .pod(&palisade_engine::ObjectKey::new(&namespace, &object))
-                        .cloned()
-                        .with_context(|| format!("pod {namespace}/{object} not found"))?,
-                )),
-                Kind::Namespace => Object::Namespace(cluster.namespace(&object).cloned().unwrap_or_else(|| {
-                    let mut ns = k8s_openapi::api::core::v1::Namespace::default();
-                    ns.metadata.name = Some(object.clone());
-                    ns
-                })),
-                Kind::NetworkPolicy => bail!("label pods or namespaces"),
-            };
-            let map = obj.metadata_mut().labels.get_or_insert_with(Default::default);
+            let r = palisade_cluster::client::resource_named(&kind)
+                .with_context(|| format!("the server doesn't have a resource type {kind:?}"))?;
+            let mut changes = Vec::new();
             for l in &labels {
                 if let Some(k) = l.strip_suffix('-') {
-                    map.remove(k);
+                    changes.push((k.to_owned(), None));
                 } else if let Some((k, v)) = l.split_once('=') {
-                    map.insert(k.to_owned(), v.to_owned());
+                    changes.push((k.to_owned(), Some(v.to_owned())));
                 } else {
                     bail!("{l:?}: expected key=value or key-");
                 }
             }
-            sb.apply(&[obj])?;
-            writeln!(out, "{} {object:?} labeled", kind_name(kind))?;
+            block_on(async {
+                let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                c.label(r, &namespace, &object, &changes).await?;
+                c.wait_settled(SETTLE).await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            writeln!(out, "{} \"{object}\" labeled", r.singular)?;
         }
         SandboxCommand::Get { name, resource, namespace, all_namespaces, output } => {
-            let sb = Sandbox::open(&name, &helper()?)?;
+            let cluster = block_on(async {
+                let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
+                let mut loaded = palisade_engine::Loaded::default();
+                for kind in ["namespaces", "pods", "networkpolicies"] {
+                    let r = palisade_cluster::client::resource_named(kind).context("served resources")?;
+                    for (i, v) in c.list(r, None).await?.into_iter().enumerate() {
+                        let origin = palisade_engine::Origin { source: "api".into(), document: i + 1, item: None };
+                        palisade_engine::load::load_value(origin, v, &mut loaded);
+                    }
+                }
+                Ok::<_, anyhow::Error>(palisade_engine::Cluster::from_objects(
+                    loaded.objects.into_iter().map(|o| o.value),
+                ))
+            })?;
             drop(out);
             return get_from(
                 resource,
-                sb.cluster(),
+                &cluster,
                 namespace.as_deref(),
                 all_namespaces,
                 output,
@@ -353,10 +629,18 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
         }
         SandboxCommand::Down { name, all } => {
             if all {
+                for n in palisade_sandbox::list_dirs() {
+                    stop_control_plane(&n);
+                }
                 let n = palisade_sandbox::down_all(&helper()?)?;
                 writeln!(out, "removed {n} sandboxes and leftover namespaces")?;
             } else {
-                Sandbox::open(&name, &helper()?)?.down()?;
+                let had_control_plane = stop_control_plane(&name);
+                match Sandbox::open(&name, &helper()?) {
+                    Ok(sb) => sb.down()?,
+                    Err(_) if had_control_plane => {}
+                    Err(e) => return Err(e.into()),
+                }
                 writeln!(out, "sandbox {name:?} removed")?;
             }
         }
@@ -369,9 +653,9 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             };
             writeln!(out, "{n}")?;
         }
-        SandboxCommand::Serve { tcp, udp, sctp, sink, ready } => {
+        SandboxCommand::Serve { tcp, udp, sctp, sink, ready, who } => {
             let (t, u, s, k) = (tcp.clone(), udp.clone(), sctp.clone(), sink.clone());
-            let server = std::thread::spawn(move || palisade_sandbox::net::serve(&t, &u, &s, &k));
+            let server = std::thread::spawn(move || palisade_sandbox::net::serve(&t, &u, &s, &k, &who));
             // Listeners bind within milliseconds; report readiness once they had the chance to.
             std::thread::sleep(Duration::from_millis(30));
             if server.is_finished() {
@@ -431,14 +715,6 @@ fn parse_external(s: &str) -> Result<palisade_conformance::ExternalHost> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(palisade_conformance::ExternalHost { ip, ports })
-}
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Pod => "pod",
-        Kind::Namespace => "namespace",
-        Kind::NetworkPolicy => "networkpolicy",
-    }
 }
 
 pub fn conformance_live(paths: &[PathBuf], nodes: Option<usize>) -> Result<ExitCode> {

@@ -200,7 +200,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// Splits a source into documents: a JSON stream when it starts with `{` or `[`, a YAML stream otherwise.
-fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut docs = Vec::new();

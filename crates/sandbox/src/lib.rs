@@ -26,6 +26,9 @@ pub mod bench;
 pub mod net;
 pub mod sctp;
 
+/// `none` on a pod: no app server on its ports (something else serves them).
+pub const SERVE_ANNOTATION: &str = "sandbox.palisade.dev/serve";
+
 /// The nft table Palisade owns in a node namespace.
 pub const TABLE: &str = "palisade";
 /// Every sandbox namespace starts with this.
@@ -305,7 +308,7 @@ impl Sandbox {
         }
         for e in externals {
             let key = e.ip.to_string();
-            let host = sb.add_host(0, &[e.ip], &e.ports)?;
+            let host = sb.add_host(0, &[e.ip], &e.ports, Some(&key))?;
             sb.state.externals.insert(key, host);
         }
         sb.apply(objects)?;
@@ -379,7 +382,7 @@ impl Sandbox {
     }
 
     /// Creates a namespace routed through the node with these addresses, serving these ports.
-    fn add_host(&mut self, on: usize, ips: &[IpAddr], ports: &[(Protocol, u16)]) -> Result<Host> {
+    fn add_host(&mut self, on: usize, ips: &[IpAddr], ports: &[(Protocol, u16)], who: Option<&str>) -> Result<Host> {
         let n = self.state.next;
         self.state.next += 1;
         let node = self.node_ns_of(on);
@@ -425,13 +428,15 @@ impl Sandbox {
                 ip(&["-n", &self.node_ns_of(other), "route", "add", &dest, "via", &via, "dev", &link, "onlink"])?;
             }
         }
-        if !ports.is_empty() {
-            host.pid = Some(self.start_server(&netns, ports)?);
+        if let Some(who) = who
+            && !ports.is_empty()
+        {
+            host.pid = Some(self.start_server(&netns, ports, who)?);
         }
         Ok(host)
     }
 
-    fn start_server(&self, netns: &str, ports: &[(Protocol, u16)]) -> Result<u32> {
+    fn start_server(&self, netns: &str, ports: &[(Protocol, u16)], who: &str) -> Result<u32> {
         let list = |p: Protocol| {
             ports.iter().filter(|(q, _)| *q == p).map(|(_, n)| n.to_string()).collect::<Vec<_>>().join(",")
         };
@@ -439,7 +444,7 @@ impl Sandbox {
         let _ = std::fs::remove_file(&ready);
         let helper = self.helper.display().to_string();
         let ready_s = ready.display().to_string();
-        let mut args = vec!["netns", "exec", netns, &helper, "sandbox", "serve", "--ready", &ready_s];
+        let mut args = vec!["netns", "exec", netns, &helper, "sandbox", "serve", "--ready", &ready_s, "--who", who];
         let (t, u, s) = (list(Protocol::Tcp), list(Protocol::Udp), list(Protocol::Sctp));
         for (flag, v) in [("--tcp", &t), ("--udp", &u), ("--sctp", &s)] {
             if !v.is_empty() {
@@ -673,7 +678,13 @@ impl Sandbox {
                     if let Some(h) = &existing {
                         self.remove_host(h);
                     }
-                    let host = self.add_host(on, &ips, &ports)?;
+                    // A pod annotated `sandbox.palisade.dev/serve: none` gets no app server: something else
+                    // serves its ports (the cluster's DNS).
+                    let serve =
+                        p.metadata.annotations.as_ref().and_then(|a| a.get(SERVE_ANNOTATION)).map(String::as_str)
+                            != Some("none");
+                    let who = key.to_string();
+                    let host = self.add_host(on, &ips, &ports, serve.then_some(who.as_str()))?;
                     self.state.pods.insert(key.to_string(), host);
                 }
                 // The cluster keeps the addresses the pod really has.
@@ -986,6 +997,19 @@ pub fn list() -> Vec<String> {
     v
 }
 
+/// Every directory of the run directory (sandboxes, including ones whose state is not written yet).
+pub fn list_dirs() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(run_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Sandboxes that must not outlive this process (tests, demo, live conformance, benchmarks).
 static EPHEMERAL: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
@@ -1010,6 +1034,8 @@ fn remove_namespaces(prefix: &str) -> Result<usize> {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
             let _ = ip(&["netns", "del", name]);
+            // A pod's resolver file (`ip netns exec` mounts /etc/netns/NAME/resolv.conf).
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(name));
             n += 1;
         }
     }

@@ -10,8 +10,73 @@ use socket2::{Domain, Socket, Type};
 
 use crate::sctp;
 
-/// Serves every port until killed. Each listener runs on its own thread.
-pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16]) -> std::io::Result<()> {
+/// What a probe, a held connection or a benchmark client sends first; the server answers it with `ok\n`
+/// and echoes what follows.
+pub const HELLO: &[u8] = b"PALISADE\n";
+
+const HTTP_METHODS: &[&str] =
+    &["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "];
+
+/// The answer to an HTTP request: `200 OK` and a short body naming the pod (none for HEAD), then close.
+pub fn http_response(request: &[u8], who: &str, port: u16) -> Vec<u8> {
+    let head = request.starts_with(b"HEAD ");
+    let body = format!("Hello from {who} on port {port}\n");
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nServer: palisade-sandbox\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+/// One TCP connection: an HTTP request gets an HTTP answer; Palisade's own clients get `ok` and an echo;
+/// anything else is echoed.
+fn answer(mut s: TcpStream, who: &str, port: u16) {
+    let mut buf = [0u8; 4096];
+    let Ok(n) = s.read(&mut buf) else { return };
+    if n == 0 {
+        return;
+    }
+    let first = &buf[..n];
+    if HTTP_METHODS.iter().any(|m| first.starts_with(m.as_bytes())) {
+        // Read the rest of the request head (bounded), then answer and close.
+        let mut req = first.to_vec();
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 64 * 1024 {
+            match s.read(&mut buf) {
+                Ok(m) if m > 0 => req.extend_from_slice(&buf[..m]),
+                _ => break,
+            }
+        }
+        let _ = s.write_all(&http_response(&req, who, port));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Drain briefly so the close is orderly (no reset racing the response).
+        while matches!(s.read(&mut buf), Ok(m) if m > 0) {}
+        return;
+    }
+    let rest = if let Some(r) = first.strip_prefix(HELLO) {
+        if s.write_all(b"ok\n").is_err() {
+            return;
+        }
+        r
+    } else {
+        first
+    };
+    if !rest.is_empty() && s.write_all(rest).is_err() {
+        return;
+    }
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 || s.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// Serves every port until killed (`who` names the pod in HTTP answers). Each listener runs on its own thread.
+pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16], who: &str) -> std::io::Result<()> {
     let mut handles = Vec::new();
     for &port in sink {
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
@@ -32,18 +97,11 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16]) -> std:
         sock.bind(&SocketAddr::from(([0u16; 8], port)).into())?;
         sock.listen(128)?;
         let listener: TcpListener = sock.into();
+        let who = who.to_owned();
         handles.push(std::thread::spawn(move || {
-            for mut s in listener.incoming().flatten() {
-                // Greet, then echo until the client goes away (long-lived connections for tests).
-                std::thread::spawn(move || {
-                    let _ = s.write_all(b"ok\n");
-                    let mut buf = [0u8; 1024];
-                    while let Ok(n) = s.read(&mut buf) {
-                        if n == 0 || s.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
+            for s in listener.incoming().flatten() {
+                let who = who.clone();
+                std::thread::spawn(move || answer(s, &who, port));
             }
         }));
     }
@@ -73,7 +131,7 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16]) -> std:
     Ok(())
 }
 
-/// Benchmarks: new TCP connections (connect, read the greeting, close) for `duration`; returns how many.
+/// Benchmarks: new TCP connections (connect, hello, read the answer, close) for `duration`; returns how many.
 pub fn connect_loop(ip: IpAddr, port: u16, duration: Duration) -> u64 {
     let addr = SocketAddr::new(ip, port);
     let end = Instant::now() + duration;
@@ -81,7 +139,7 @@ pub fn connect_loop(ip: IpAddr, port: u16, duration: Duration) -> u64 {
     while Instant::now() < end {
         if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
             let mut b = [0u8; 3];
-            if s.read_exact(&mut b).is_ok() {
+            if s.write_all(HELLO).is_ok() && s.read_exact(&mut b).is_ok() {
                 n += 1;
             }
             // Close with RST, as connect/request/response benchmarks do: no TIME_WAIT piling up across runs.
@@ -111,6 +169,7 @@ pub fn stream(ip: IpAddr, port: u16, duration: Duration) -> u64 {
 pub fn hold(ip: IpAddr, port: u16, duration: Duration, interval: Duration) -> std::io::Result<Vec<bool>> {
     let mut s = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(1))?;
     s.set_read_timeout(Some(interval))?;
+    s.write_all(HELLO)?;
     let mut greeting = [0u8; 3];
     s.read_exact(&mut greeting)?;
     let end = Instant::now() + duration;
@@ -134,7 +193,7 @@ pub fn probe(ip: IpAddr, port: u16, protocol: Protocol, timeout: Duration) -> bo
         Protocol::Tcp => TcpStream::connect_timeout(&addr, timeout).is_ok_and(|mut s| {
             let _ = s.set_read_timeout(Some(timeout));
             let mut b = [0u8; 3];
-            s.read(&mut b).is_ok()
+            s.write_all(HELLO).is_ok() && s.read(&mut b).is_ok()
         }),
         Protocol::Udp => {
             let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }.expect("literal");
@@ -158,5 +217,42 @@ pub fn probe(ip: IpAddr, port: u16, protocol: Protocol, timeout: Duration) -> bo
             false
         }
         Protocol::Sctp => sctp::probe(ip, port, timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_answers_name_the_pod_and_head_has_no_body() {
+        let get = String::from_utf8(http_response(b"GET / HTTP/1.1\r\n\r\n", "default/web", 80)).unwrap();
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
+        assert!(get.ends_with("\r\n\r\nHello from default/web on port 80\n"), "{get}");
+        assert!(get.contains("Content-Length: 34\r\n"), "{get}");
+        let head = String::from_utf8(http_response(b"HEAD / HTTP/1.1\r\n\r\n", "default/web", 80)).unwrap();
+        assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
+    }
+
+    #[test]
+    fn a_server_answers_http_hello_and_anything_else() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                std::thread::spawn(move || answer(s, "ns/pod", 8080));
+            }
+        });
+        let talk = |send: &[u8]| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.write_all(send).unwrap();
+            let mut got = vec![0u8; 512];
+            let n = s.read(&mut got).unwrap();
+            String::from_utf8_lossy(&got[..n]).into_owned()
+        };
+        assert!(talk(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200 OK"));
+        assert_eq!(talk(HELLO), "ok\n");
+        assert_eq!(talk(b"hello there"), "hello there");
     }
 }

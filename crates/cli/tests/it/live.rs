@@ -61,13 +61,13 @@ const PODS: &str = r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: default, labels: {app: client}}
-spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
+spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
 status: {podIP: 10.244.9.1, podIPs: [{ip: 10.244.9.1}]}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: server, namespace: default, labels: {app: server}}
-spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
+spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
 status: {podIP: 10.244.9.2, podIPs: [{ip: 10.244.9.2}]}
 "#;
 

@@ -1,0 +1,140 @@
+//! What runs on the sandbox's nodes, driven by the store: the kubelet (pods), the Palisade dataplane
+//! (NetworkPolicy, on a single node in this process; with several nodes each node's own `palisade agent`),
+//! and kube-proxy (Services). One thread runs their passes in turn, since they share the sandbox's runtime.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use palisade_engine::{Kind, Object};
+use palisade_sandbox::Sandbox;
+use serde_json::Value;
+
+use crate::kubelet::Kubelet;
+use crate::store::{Store, ns_name, rv_of};
+
+/// The Palisade dataplane's view of the store: Namespaces, NetworkPolicies and running pods, handed to the
+/// sandbox's enforcement as they change (the same compile and incremental nft path the agent uses).
+#[derive(Default)]
+pub struct Dataplane {
+    applied: BTreeMap<(Kind, String, String), u64>,
+}
+
+fn engine_object(kind: Kind, v: &Value) -> Option<Object> {
+    Some(match kind {
+        Kind::Namespace => Object::Namespace(serde_json::from_value(v.clone()).ok()?),
+        Kind::Pod => Object::Pod(Box::new(serde_json::from_value(v.clone()).ok()?)),
+        Kind::NetworkPolicy => Object::NetworkPolicy(serde_json::from_value(v.clone()).ok()?),
+    })
+}
+
+impl Dataplane {
+    pub fn reconcile(&mut self, store: &Store, sandbox: &mut Sandbox) {
+        let mut seen = BTreeMap::new();
+        let mut changed = Vec::new();
+        for (kind, resource) in [
+            (Kind::Namespace, "/namespaces"),
+            (Kind::NetworkPolicy, "networking.k8s.io/networkpolicies"),
+            (Kind::Pod, "/pods"),
+        ] {
+            for o in store.list(resource, None).0 {
+                if kind == Kind::Pod
+                    && (o["status"]["phase"] != "Running"
+                        || !o["status"]["podIP"].is_string()
+                        || o["spec"]["hostNetwork"] == true)
+                {
+                    continue;
+                }
+                let (ns, name) = ns_name(&o);
+                let k = (kind, ns, name);
+                let rv = rv_of(&o).unwrap_or(0);
+                if self.applied.get(&k) != Some(&rv)
+                    && let Some(obj) = engine_object(kind, &o)
+                {
+                    changed.push(obj);
+                }
+                seen.insert(k, rv);
+            }
+        }
+        if !changed.is_empty()
+            && let Err(e) = sandbox.apply(&changed)
+        {
+            tracing::warn!(error = %e, "enforcing the change failed");
+        }
+        for (kind, ns, name) in self.applied.keys() {
+            if !seen.contains_key(&(*kind, ns.clone(), name.clone())) && *kind != Kind::Pod {
+                let _ = sandbox.delete(*kind, ns, name);
+            }
+        }
+        self.applied = seen;
+    }
+}
+
+/// The ConfigMap (in `kube-system`) holding the sandbox's own settings: `keepEstablished: "true"` lets
+/// established connections outlive a policy that no longer admits them (the older enforcers' behaviour).
+pub const SETTINGS: &str = "palisade-sandbox";
+
+fn synced_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("synced-rv")
+}
+
+/// The store version the node roles last caught up with.
+pub fn read_synced(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(synced_file(dir)).ok()?.trim().parse().ok()
+}
+
+/// The roles that run on nodes, and their runtime.
+pub struct Node {
+    /// The sandbox's run directory: the node roles write there the store version they have caught up with.
+    pub dir: std::path::PathBuf,
+    pub kubelet: Kubelet,
+    pub dataplane: Option<Dataplane>,
+    pub proxy: crate::kubeproxy::KubeProxy,
+    pub sandbox: Arc<Mutex<Sandbox>>,
+}
+
+impl Node {
+    /// One pass of every role.
+    pub fn reconcile(&mut self, store: &Store) {
+        let rv = store.current_rv();
+        let mut sb = self.sandbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.kubelet.reconcile(store, &mut sb);
+        if let Some(d) = &mut self.dataplane {
+            let keep = store
+                .get("/configmaps", "kube-system", SETTINGS)
+                .is_some_and(|c| c["data"]["keepEstablished"] == "true");
+            sb.set_keep_established(keep);
+            d.reconcile(store, &mut sb);
+        }
+        drop(sb);
+        self.proxy.reconcile(store);
+        let _ = std::fs::write(synced_file(&self.dir), rv.to_string());
+    }
+
+    /// Runs passes whenever the store changes, until `stop` is set.
+    pub fn run(mut self, store: Store, stop: Arc<std::sync::atomic::AtomicBool>) {
+        let Ok((_, mut rx)) = store.watch(0) else { return };
+        self.reconcile(&store);
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut woke = false;
+            let deadline = std::time::Instant::now() + Duration::from_millis(200);
+            while std::time::Instant::now() < deadline {
+                match rx.try_recv() {
+                    Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                        woke = true;
+                        break;
+                    }
+                    Err(tokio::sync::broadcast::error::TryRecvError::Closed) => return,
+                    Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(2))
+                    }
+                }
+            }
+            if woke || self.kubelet.pending_status() {
+                std::thread::sleep(Duration::from_millis(2));
+                while rx.try_recv().is_ok() {}
+                self.reconcile(&store);
+            }
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The object store every role of the control plane shares: objects in their JSON wire form, one
+//! resourceVersion counter, and a window of recent events that watches replay from (older versions are
+//! refused as `410 Gone`, never skipped silently), as etcd and the apiserver's watch cache do.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub rv: u64,
+    pub kind: EventType,
+    /// `group/plural` of the object (`/pods` for the core group).
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    /// The object after the change (for a deletion, the last state, with the deletion's resourceVersion).
+    pub object: Value,
+    /// The object before the change (watches with selectors need it to tell "stopped matching").
+    pub old: Option<Value>,
+}
+
+/// Why the store refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("the object has been modified; please apply your changes to the latest version and try again")]
+    Conflict,
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: u64, oldest: u64 },
+    #[error("invalid resourceVersion {0:?}")]
+    BadVersion(String),
+}
+
+type Key = (String, String, String);
+
+/// Every event after the moment of subscribing.
+pub type Subscription = broadcast::Receiver<Arc<Event>>;
+
+struct Inner {
+    rv: u64,
+    objects: BTreeMap<Key, Value>,
+    history: VecDeque<Arc<Event>>,
+    /// Watches may resume from this version or later (the oldest one whose successors are all in `history`).
+    oldest: u64,
+    capacity: usize,
+    uid: u64,
+}
+
+/// The store; clones share it.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(10_000)
+    }
+}
+
+fn key(resource: &str, namespace: &str, name: &str) -> Key {
+    (resource.to_owned(), namespace.to_owned(), name.to_owned())
+}
+
+/// `metadata.namespace` and `metadata.name` of an object (empty when missing).
+pub fn ns_name(o: &Value) -> (String, String) {
+    let m = &o["metadata"];
+    (m["namespace"].as_str().unwrap_or("").to_owned(), m["name"].as_str().unwrap_or("").to_owned())
+}
+
+/// The object's `metadata.resourceVersion` as a number.
+pub fn rv_of(o: &Value) -> Option<u64> {
+    o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok())
+}
+
+/// Parses a resourceVersion a client sent (`""` and `"0"` mean "any").
+pub fn parse_rv(s: &str) -> Result<u64, StoreError> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    s.parse().map_err(|_| StoreError::BadVersion(s.to_owned()))
+}
+
+fn set_rv(o: &mut Value, rv: u64) {
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.insert("resourceVersion".into(), json!(rv.to_string()));
+    }
+}
+
+/// What of an object is compared to decide whether an update changed anything.
+fn without_rv(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+    }
+    o
+}
+
+/// The current time as the apiserver writes timestamps (RFC 3339, whole seconds, UTC).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339(i64::try_from(secs).unwrap_or(0))
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+impl Store {
+    /// A store keeping the last `capacity` events for watches to resume from.
+    pub fn new(capacity: usize) -> Store {
+        let (tx, _) = broadcast::channel(4096);
+        Store {
+            inner: Arc::new(Mutex::new(Inner {
+                rv: 1,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                oldest: 1,
+                capacity: capacity.max(1),
+                uid: 0,
+            })),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-written object: every write is one insert.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The latest resourceVersion.
+    pub fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.lock().objects.get(&key(resource, namespace, name)).cloned()
+    }
+
+    /// Every object of `resource` (in `namespace` if given), in key order, and the version of the list.
+    pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let g = self.lock();
+        let start = key(resource, namespace.unwrap_or(""), "");
+        let items = g
+            .objects
+            .range(start..)
+            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, g.rv)
+    }
+
+    /// Calls `f` on every object of `resource` without cloning them all.
+    pub fn for_each(&self, resource: &str, mut f: impl FnMut(&Value)) {
+        let g = self.lock();
+        let start = key(resource, "", "");
+        for (_, v) in g.objects.range(start..).take_while(|((r, _, _), _)| r == resource) {
+            f(v);
+        }
+    }
+
+    fn record(&self, g: &mut Inner, ev: Event) {
+        let ev = Arc::new(ev);
+        g.history.push_back(ev.clone());
+        while g.history.len() > g.capacity {
+            if let Some(e) = g.history.pop_front() {
+                g.oldest = e.rv;
+            }
+        }
+        let _ = self.tx.send(ev);
+    }
+
+    fn next_rv(g: &mut Inner) -> u64 {
+        g.rv += 1;
+        g.rv
+    }
+
+    /// Stores a new object: uid, creationTimestamp, generation and resourceVersion are set here.
+    pub fn create(&self, resource: &str, mut obj: Value) -> Result<Value, StoreError> {
+        let (ns, name) = ns_name(&obj);
+        let mut g = self.lock();
+        let k = key(resource, &ns, &name);
+        if g.objects.contains_key(&k) {
+            return Err(StoreError::AlreadyExists);
+        }
+        g.uid += 1;
+        let uid = format!("{:08x}-{:04x}-4000-8000-{:012x}", g.uid, (g.rv & 0xffff), g.uid);
+        let rv = Self::next_rv(&mut g);
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("uid".into(), json!(uid));
+            m.entry("creationTimestamp").or_insert_with(|| json!(now_rfc3339()));
+        }
+        if obj.get("spec").is_some()
+            && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            m.insert("generation".into(), json!(1));
+        }
+        set_rv(&mut obj, rv);
+        g.objects.insert(k, obj.clone());
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind: EventType::Added,
+                resource: resource.into(),
+                namespace: ns,
+                name,
+                object: obj.clone(),
+                old: None,
+            },
+        );
+        Ok(obj)
+    }
+
+    /// Replaces an object. With `expected` set (the client's `metadata.resourceVersion`), a different stored
+    /// version is a conflict. An update that changes nothing keeps the version and sends no event.
+    /// `generation` grows when `spec` changes; uid and creationTimestamp are kept.
+    pub fn update(&self, resource: &str, mut obj: Value, expected: Option<u64>) -> Result<Value, StoreError> {
+        let (ns, name) = ns_name(&obj);
+        let mut g = self.lock();
+        let k = key(resource, &ns, &name);
+        let Some(old) = g.objects.get(&k).cloned() else { return Err(StoreError::NotFound) };
+        if let Some(e) = expected
+            && e != 0
+            && Some(e) != rv_of(&old)
+        {
+            return Err(StoreError::Conflict);
+        }
+        {
+            let om = &old["metadata"];
+            let generation = om["generation"].as_i64();
+            let spec_changed = old.get("spec") != obj.get("spec");
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                for f in ["uid", "creationTimestamp"] {
+                    if let Some(v) = om.get(f) {
+                        m.insert(f.into(), v.clone());
+                    }
+                }
+                if let Some(gen_) = generation {
+                    m.insert("generation".into(), json!(if spec_changed { gen_ + 1 } else { gen_ }));
+                }
+            }
+        }
+        if without_rv(&obj) == without_rv(&old) {
+            return Ok(old);
+        }
+        let rv = Self::next_rv(&mut g);
+        set_rv(&mut obj, rv);
+        g.objects.insert(k, obj.clone());
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind: EventType::Modified,
+                resource: resource.into(),
+                namespace: ns,
+                name,
+                object: obj.clone(),
+                old: Some(old),
+            },
+        );
+        Ok(obj)
+    }
+
+    /// Reads, changes and writes an object under one lock (controllers and the kubelet: no lost updates).
+    pub fn modify(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> Result<Value, StoreError> {
+        let Some(mut obj) = self.get(resource, namespace, name) else { return Err(StoreError::NotFound) };
+        let expected = rv_of(&obj);
+        f(&mut obj);
+        self.update(resource, obj, expected)
+    }
+
+    /// Removes an object for good.
+    pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, StoreError> {
+        let mut g = self.lock();
+        let Some(mut old) = g.objects.remove(&key(resource, namespace, name)) else { return Err(StoreError::NotFound) };
+        let rv = Self::next_rv(&mut g);
+        let previous = old.clone();
+        set_rv(&mut old, rv);
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind: EventType::Deleted,
+                resource: resource.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                object: old.clone(),
+                old: Some(previous),
+            },
+        );
+        Ok(old)
+    }
+
+    /// A watch from `from` (0: from now): the events after `from` still in the window, and a receiver for
+    /// what follows. Events are of every resource; callers filter.
+    pub fn watch(&self, from: u64) -> Result<(Vec<Arc<Event>>, Subscription), StoreError> {
+        let g = self.lock();
+        let rx = self.tx.subscribe();
+        if from == 0 {
+            return Ok((Vec::new(), rx));
+        }
+        if from < g.oldest {
+            return Err(StoreError::Expired { requested: from, oldest: g.oldest });
+        }
+        let replay = g.history.iter().filter(|e| e.rv > from).cloned().collect();
+        Ok((replay, rx))
+    }
+
+    /// The objects of `resource` (in `namespace` if given) and a receiver of every later event, taken at one
+    /// instant: the list's version is the last event it includes.
+    pub fn list_and_watch(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64, Subscription) {
+        let g = self.lock();
+        let rx = self.tx.subscribe();
+        let start = key(resource, namespace.unwrap_or(""), "");
+        let items = g
+            .objects
+            .range(start..)
+            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, g.rv, rx)
+    }
+
+    /// Forgets the event window (tests of `410 Gone`; etcd compaction).
+    pub fn compact(&self) {
+        let mut g = self.lock();
+        g.history.clear();
+        g.oldest = g.rv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {"x": 1}})
+    }
+
+    #[test]
+    fn create_update_delete_bump_versions_and_record_events() {
+        let s = Store::new(100);
+        let a = s.create("/pods", pod("a")).unwrap();
+        assert_eq!(rv_of(&a), Some(2));
+        assert_eq!(a["metadata"]["generation"], 1);
+        assert_eq!(s.create("/pods", pod("a")), Err(StoreError::AlreadyExists));
+        // No change: same version, no event.
+        let same = s.update("/pods", a.clone(), rv_of(&a)).unwrap();
+        assert_eq!(rv_of(&same), Some(2));
+        let mut b = a.clone();
+        b["spec"]["x"] = json!(2);
+        let b = s.update("/pods", b, rv_of(&a)).unwrap();
+        assert_eq!(rv_of(&b), Some(3));
+        assert_eq!(b["metadata"]["generation"], 2);
+        assert_eq!(b["metadata"]["uid"], a["metadata"]["uid"]);
+        // A stale version conflicts.
+        assert_eq!(s.update("/pods", b.clone(), Some(2)), Err(StoreError::Conflict));
+        let (replay, _) = s.watch(2).unwrap();
+        assert_eq!(replay.len(), 1);
+        s.delete("/pods", "default", "a").unwrap();
+        assert_eq!(s.delete("/pods", "default", "a"), Err(StoreError::NotFound));
+        let (replay, _) = s.watch(1).unwrap();
+        let kinds: Vec<_> = replay.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventType::Added, EventType::Modified, EventType::Deleted]);
+    }
+
+    #[test]
+    fn list_is_per_resource_and_namespace() {
+        let s = Store::new(100);
+        s.create("/pods", pod("a")).unwrap();
+        let mut other = pod("b");
+        other["metadata"]["namespace"] = json!("other");
+        s.create("/pods", other).unwrap();
+        s.create("/services", pod("svc")).unwrap();
+        assert_eq!(s.list("/pods", None).0.len(), 2);
+        assert_eq!(s.list("/pods", Some("other")).0.len(), 1);
+        assert_eq!(s.list("/services", None).0.len(), 1);
+        assert_eq!(s.list("/pods", Some("none")).0.len(), 0);
+    }
+
+    #[test]
+    fn a_watch_older_than_the_window_expires() {
+        let s = Store::new(2);
+        for n in ["a", "b", "c", "d"] {
+            s.create("/pods", pod(n)).unwrap();
+        }
+        assert!(matches!(s.watch(2), Err(StoreError::Expired { .. })));
+        assert_eq!(s.watch(4).unwrap().0.len(), 1);
+        s.compact();
+        assert!(matches!(s.watch(4), Err(StoreError::Expired { .. })));
+        assert!(s.watch(s.current_rv()).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_099_462), "2026-12-01T04:31:02Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
