@@ -54,20 +54,35 @@ where
     // A (re-)list streams its objects as they arrive and ends with the keys it saw: nothing holds the whole
     // list at once.
     let mut listing = std::collections::BTreeSet::new();
+    // The newest resourceVersion applied: reported as the source's revision after each change (and after a
+    // list), so whoever wrote to the API can wait until this node enforces it (the sandbox does).
+    let mut newest: u64 = 0;
+    let rv = |o: &K| o.meta().resource_version.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     while let Some(ev) = stream.next().await {
+        let mut revision = None;
         let change = match ev {
             Ok(WatchEvent::Init) => {
                 listing.clear();
                 continue;
             }
             Ok(WatchEvent::InitApply(o)) => {
+                newest = newest.max(rv(&o));
                 let o = to_object(o);
                 listing.insert(o.key());
                 Change::Apply(o)
             }
-            Ok(WatchEvent::InitDone) => Change::Listed { kind, keys: std::mem::take(&mut listing) },
-            Ok(WatchEvent::Apply(o)) => Change::Apply(to_object(o)),
+            Ok(WatchEvent::InitDone) => {
+                revision = Some(newest);
+                Change::Listed { kind, keys: std::mem::take(&mut listing) }
+            }
+            Ok(WatchEvent::Apply(o)) => {
+                newest = newest.max(rv(&o));
+                revision = Some(newest);
+                Change::Apply(to_object(o))
+            }
             Ok(WatchEvent::Delete(o)) => {
+                newest = newest.max(rv(&o));
+                revision = Some(newest);
                 let o = to_object(o);
                 let key = o.key();
                 Change::Delete { kind, namespace: key.namespace, name: key.name }
@@ -78,6 +93,11 @@ where
             }
         };
         if sink.send(Event::now(change)).is_err() {
+            return;
+        }
+        if let Some(r) = revision.filter(|r| *r > 0)
+            && sink.send(Event::now(Change::Revision(r.to_string()))).is_err()
+        {
             return;
         }
     }

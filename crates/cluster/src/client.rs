@@ -28,12 +28,8 @@ pub enum ClientError {
 fn kube_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => {
-            let causes: Vec<String> = s
-                .details
-                .iter()
-                .flat_map(|d| d.causes.iter())
-                .map(|c| format!("{}: {}", c.field, c.message))
-                .collect();
+            let causes: Vec<String> =
+                s.details.iter().flat_map(|d| d.causes.iter()).map(|c| format!("{}: {}", c.field, c.message)).collect();
             if s.reason == "Invalid" && !causes.is_empty() {
                 let kind = s.details.as_ref().map_or("", |d| d.kind.as_str());
                 let name = s.details.as_ref().map_or("", |d| d.name.as_str());

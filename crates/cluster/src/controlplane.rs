@@ -13,6 +13,7 @@ use std::time::Duration;
 use palisade_conformance::ExternalHost;
 use palisade_sandbox::Sandbox;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
 use crate::apiserver::{ApiState, PodRuntime};
 use crate::kubelet::{CLUSTER_DOMAIN, DNS_SERVICE_IP, Kubelet};
@@ -304,11 +305,12 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
         .enable_all()
         .build()
         .map_err(io("starting the runtime"))?;
-    let mut sandbox = Sandbox::up_with(&config.name, &[], &config.externals, &config.helper, config.nodes)?;
+    let mut sandbox = Sandbox::up_for_control_plane(&config.name, &config.externals, &config.helper, config.nodes)?;
     // Removed on every exit path from here: drop, or the signal handler's cleanup of temporary sandboxes.
     sandbox.set_ephemeral(true);
     let dir = palisade_sandbox::run_root().join(&config.name);
     let node_netns: Vec<String> = (0..config.nodes.unwrap_or(1)).map(|i| sandbox.node_ns_of(i)).collect();
+    let node_netns_for_api = node_netns.clone();
     let nodes = node_names(config.nodes);
     let sandbox = Arc::new(Mutex::new(sandbox));
     let creds = Credentials::generate(&config.name)?;
@@ -323,6 +325,7 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
         dataplane: config.nodes.is_none().then(Dataplane::default),
         proxy: crate::kubeproxy::KubeProxy::new(node_netns),
         sandbox: sandbox.clone(),
+        relevant_rv: 0,
     };
     let node_thread = {
         let (store, stop) = (store.clone(), stop.clone());
@@ -333,6 +336,20 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
         let runtime: Arc<dyn PodRuntime> = Arc::new(NetnsRuntime { sandbox: sandbox.clone() });
         let state = ApiState::new(store.clone(), creds.token.clone(), Some(runtime));
         let tls = creds.server_config()?;
+        // With agents, the API also answers on 127.0.0.1 inside each node namespace (same port, same
+        // certificate): agents reach it as on a cluster, and nothing of it is exposed beyond loopback.
+        if config.nodes.is_some() {
+            for netns in &node_netns_for_api {
+                let (_, tcp) = bind_in_netns(netns, addr).map_err(io(format!("serving the API in {netns}")))?;
+                let l = TcpListener::from_std(tcp).map_err(io("serving the API"))?;
+                let (tls, state) = (tls.clone(), state.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = crate::apiserver::serve_tls(l, tls, state).await {
+                        tracing::error!(error = %e, "the API server stopped");
+                    }
+                });
+            }
+        }
         tokio::spawn(async move {
             if let Err(e) = crate::apiserver::serve_tls(listener, tls, state).await {
                 tracing::error!(error = %e, "the API server stopped");
@@ -342,6 +359,9 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
         tokio::spawn(run_dns(store.clone(), sandbox.clone()));
         let kubeconfig = kubeconfig_file(&dir);
         write_private(&kubeconfig, &creds.kubeconfig(&config.name, addr.port()))?;
+        if config.nodes.is_some() {
+            sandbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).start_agents_on_api(&kubeconfig)?;
+        }
         write_private(
             &ready_file(&dir),
             &json!({"pid": std::process::id(), "port": addr.port(), "kubeconfig": kubeconfig}).to_string(),

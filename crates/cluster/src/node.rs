@@ -91,6 +91,14 @@ pub struct Node {
     pub dataplane: Option<Dataplane>,
     pub proxy: crate::kubeproxy::KubeProxy,
     pub sandbox: Arc<Mutex<Sandbox>>,
+    /// The newest change the agents care about (Pods, Namespaces, NetworkPolicies): with agents, a pass is
+    /// done once every agent reports enforcing it.
+    pub relevant_rv: u64,
+}
+
+/// The resources a node agent watches.
+fn agent_watches(resource: &str) -> bool {
+    matches!(resource, "/pods" | "/namespaces" | "networking.k8s.io/networkpolicies")
 }
 
 impl Node {
@@ -108,19 +116,47 @@ impl Node {
         }
         drop(sb);
         self.proxy.reconcile(store);
+        if self.dataplane.is_none() {
+            self.wait_for_agents();
+        }
         let _ = std::fs::write(synced_file(&self.dir), rv.to_string());
+    }
+
+    /// With agents: waits (bounded) until every node's agent reports enforcing `relevant_rv`.
+    fn wait_for_agents(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let revs = self.sandbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).agent_revisions();
+            if revs.iter().all(|r| r.is_some_and(|r| r >= self.relevant_rv)) {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                tracing::warn!(want = self.relevant_rv, agents = ?revs, "the agents did not catch up within 20 s");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Runs passes whenever the store changes, until `stop` is set.
     pub fn run(mut self, store: Store, stop: Arc<std::sync::atomic::AtomicBool>) {
         let Ok((_, mut rx)) = store.watch(0) else { return };
+        self.relevant_rv = store.current_rv();
         self.reconcile(&store);
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let mut woke = false;
             let deadline = std::time::Instant::now() + Duration::from_millis(200);
             while std::time::Instant::now() < deadline {
                 match rx.try_recv() {
-                    Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                    Ok(ev) => {
+                        if agent_watches(&ev.resource) {
+                            self.relevant_rv = self.relevant_rv.max(ev.rv);
+                        }
+                        woke = true;
+                        break;
+                    }
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                        self.relevant_rv = store.current_rv();
                         woke = true;
                         break;
                     }
@@ -132,7 +168,16 @@ impl Node {
             }
             if woke || self.kubelet.pending_status() {
                 std::thread::sleep(Duration::from_millis(2));
-                while rx.try_recv().is_ok() {}
+                loop {
+                    match rx.try_recv() {
+                        Ok(ev) if agent_watches(&ev.resource) => self.relevant_rv = self.relevant_rv.max(ev.rv),
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                            self.relevant_rv = store.current_rv()
+                        }
+                        Err(_) => break,
+                    }
+                }
                 self.reconcile(&store);
             }
         }

@@ -123,6 +123,10 @@ struct State {
     /// What each manifest file holds (agent mode), to rewrite only what changed.
     #[serde(default)]
     published: BTreeMap<String, String>,
+    /// Agent mode on a cluster API: the agents watch the API server through this kubeconfig (the sandbox's
+    /// control plane); nothing is published to the manifest folder.
+    #[serde(default)]
+    agent_kubeconfig: Option<PathBuf>,
 }
 
 /// The most nodes a sandbox has (interface names carry one digit per node).
@@ -241,6 +245,28 @@ impl Sandbox {
         helper: &Path,
         nodes: Option<usize>,
     ) -> Result<Sandbox> {
+        Self::create(name, objects, externals, helper, nodes, true)
+    }
+
+    /// For a cluster's control plane: the sandbox's nodes without their agents, which start later on the
+    /// cluster's API ([`Sandbox::start_agents_on_api`]), once it answers inside the node namespaces.
+    pub fn up_for_control_plane(
+        name: &str,
+        externals: &[ExternalHost],
+        helper: &Path,
+        nodes: Option<usize>,
+    ) -> Result<Sandbox> {
+        Self::create(name, &[], externals, helper, nodes, false)
+    }
+
+    fn create(
+        name: &str,
+        objects: &[Object],
+        externals: &[ExternalHost],
+        helper: &Path,
+        nodes: Option<usize>,
+        start_agents: bool,
+    ) -> Result<Sandbox> {
         if let Some(n) = nodes
             && !(1..=MAX_NODES).contains(&n)
         {
@@ -300,8 +326,10 @@ impl Sandbox {
             sb.link_nodes()?;
             let dir = sb.manifests_dir();
             std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-            for i in 0..sb.node_count() {
-                sb.start_agent(i)?;
+            if start_agents {
+                for i in 0..sb.node_count() {
+                    sb.start_agent(i)?;
+                }
             }
         } else {
             sb.dataplane.nft.apply(&format!("table inet {TABLE} {{}}\n"))?;
@@ -311,7 +339,12 @@ impl Sandbox {
             let host = sb.add_host(0, &[e.ip], &e.ports, Some(&key))?;
             sb.state.externals.insert(key, host);
         }
-        sb.apply(objects)?;
+        if start_agents {
+            sb.apply(objects)?;
+        } else {
+            // Agents come later, on the API; there is nothing to publish or wait for yet.
+            sb.save()?;
+        }
         sb.set_ephemeral(false);
         Ok(sb)
     }
@@ -511,18 +544,36 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Starts node `i`'s agent inside its namespace, reading the manifest folder.
+    /// Agent mode on a cluster API: starts every node's agent watching the API server through `kubeconfig`
+    /// (its server must answer inside the node namespaces).
+    pub fn start_agents_on_api(&mut self, kubeconfig: &Path) -> Result<()> {
+        self.state.agent_kubeconfig = Some(kubeconfig.to_owned());
+        for i in 0..self.node_count() {
+            self.start_agent(i)?;
+        }
+        self.save()
+    }
+
+    /// The resourceVersion (or folder revision) each node's agent reports enforcing.
+    pub fn agent_revisions(&self) -> Vec<Option<u64>> {
+        (0..self.node_count()).map(|i| palisade_agent_status(&self.status_file(i))).collect()
+    }
+
+    /// Starts node `i`'s agent inside its namespace, on the API or the manifest folder.
     fn start_agent(&self, i: usize) -> Result<()> {
         let log = std::fs::File::create(self.agent_log(i)).map_err(io("creating the agent log"))?;
         let err = log.try_clone().map_err(io("creating the agent log"))?;
         let (manifests, status) = (self.manifests_dir(), self.status_file(i));
         let _ = std::fs::remove_file(&status);
+        let source: Vec<std::ffi::OsString> = match &self.state.agent_kubeconfig {
+            Some(kc) => vec!["--kubeconfig".into(), kc.into()],
+            None => vec!["--manifests".into(), manifests.into()],
+        };
         Command::new("ip")
             .args(["netns", "exec", &self.node_ns_of(i)])
             .arg(&self.helper)
             .args(["agent", "--node-name", &node_name(i), "--log-format", "json", "--metrics-addr", "127.0.0.1:9464"])
-            .arg("--manifests")
-            .arg(&manifests)
+            .args(&source)
             .arg("--status-file")
             .arg(&status)
             .env_remove("PALISADE_LOG")
@@ -828,6 +879,11 @@ impl Sandbox {
     /// Compiles the cluster for this node and makes the kernel enforce it, exactly as the agent does:
     /// an incremental transaction, then the conntrack entries of pods whose policy may have narrowed deleted.
     pub fn sync(&mut self) -> Result<SyncReport> {
+        if self.agent_mode() && self.state.agent_kubeconfig.is_some() {
+            // The agents watch the API: nothing to publish; the control plane waits for them.
+            self.save()?;
+            return Ok(SyncReport::default());
+        }
         if self.agent_mode() {
             self.publish()?;
             self.save()?;

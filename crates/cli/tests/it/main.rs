@@ -4,6 +4,7 @@ mod agent;
 mod analysis;
 mod deploy;
 mod live;
+mod tutorials;
 mod ui;
 
 use std::process::{Command, Output};
