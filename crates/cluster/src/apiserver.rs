@@ -44,6 +44,9 @@ pub struct ApiState {
     alloc: Mutex<()>,
     /// How often watches with bookmarks get one.
     pub bookmark_every: Duration,
+    /// Bumped to end every open watch stream (fault tests: a dropped watch; clients resume from their last
+    /// resourceVersion, and get `410 Gone` if the store was compacted past it).
+    watch_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl ApiState {
@@ -55,7 +58,13 @@ impl ApiState {
             runtime,
             alloc: Mutex::new(()),
             bookmark_every: Duration::from_secs(5),
+            watch_epoch: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Ends every open watch stream, as an API server restart or a proxy timeout would.
+    pub fn drop_watches(&self) {
+        self.watch_epoch.send_modify(|e| *e += 1);
     }
 }
 
@@ -1012,6 +1021,7 @@ fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: bool) -> ApiResult 
     };
     let send_initial_end = q.flag("sendInitialEvents");
     let every = state.bookmark_every;
+    let mut epoch = state.watch_epoch.subscribe();
     tokio::spawn(async move {
         for l in first {
             if tx.send(Ok(l)).await.is_err() {
@@ -1038,6 +1048,7 @@ fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: bool) -> ApiResult 
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return,
+                _ = epoch.changed() => return,
                 _ = tick.tick(), if bookmarks => {
                     if tx.send(Ok(bookmark(last_rv, false))).await.is_err() { return; }
                 }

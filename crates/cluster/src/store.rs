@@ -374,9 +374,11 @@ impl Store {
         (items, g.rv, rx)
     }
 
-    /// Forgets the event window (tests of `410 Gone`; etcd compaction).
+    /// Forgets the event window, as etcd's compaction does: a resume from any version so far gets
+    /// `410 Gone`; a list taken now starts a watch that works (the compaction is a version of its own).
     pub fn compact(&self) {
         let mut g = self.lock();
+        g.rv += 1;
         g.history.clear();
         g.oldest = g.rv;
     }
@@ -439,8 +441,10 @@ mod tests {
         }
         assert!(matches!(s.watch(2), Err(StoreError::Expired { .. })));
         assert_eq!(s.watch(4).unwrap().0.len(), 1);
+        let before = s.current_rv();
         s.compact();
         assert!(matches!(s.watch(4), Err(StoreError::Expired { .. })));
+        assert!(matches!(s.watch(before), Err(StoreError::Expired { .. })));
         assert!(s.watch(s.current_rv()).unwrap().0.is_empty());
     }
 

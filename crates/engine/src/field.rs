@@ -148,10 +148,10 @@ mod tests {
             e.to_string(),
             "spec.ingress[0].ports[0].endPort: Invalid value: 80: must be greater than or equal to `port`"
         );
-        let e = FieldError::not_supported(p.child("protocol"), "ICMP", &["TCP", "UDP", "SCTP"]);
+        let e = FieldError::not_supported(p.child("protocol"), "ICMP", &["SCTP", "TCP", "UDP"]);
         assert_eq!(
             e.to_string(),
-            r#"spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP": supported values: "TCP", "UDP", "SCTP""#
+            r#"spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP""#
         );
         assert_eq!(
             FieldError::required(Path::new("spec.ingress[0].from[0]"), "must specify a peer").to_string(),

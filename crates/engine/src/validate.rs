@@ -146,7 +146,7 @@ fn validate_port(port: &NetworkPolicyPort, path: &Path) -> Vec<FieldError> {
     if let Some(p) = port.protocol.as_deref()
         && !matches!(p, "TCP" | "UDP" | "SCTP")
     {
-        errs.push(FieldError::not_supported(path.child("protocol"), p, &["TCP", "UDP", "SCTP"]));
+        errs.push(FieldError::not_supported(path.child("protocol"), p, &["SCTP", "TCP", "UDP"]));
     }
     match &port.port {
         Some(IntOrString::Int(n)) => {

@@ -1,0 +1,254 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_cluster::apiserver::{ApiState, serve_tls};
+use palisade_cluster::controlplane::bootstrap;
+use palisade_cluster::store::{Store, ns_name};
+use palisade_cluster::tls::Credentials;
+use serde_json::json;
+
+/// An API server on 127.0.0.1 with the controllers and a stand-in kubelet, and a kubeconfig for it.
+struct Server {
+    store: Store,
+    state: Arc<ApiState>,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    creds: Credentials,
+    port: u16,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Marks pods bound to a node Running with an address, as the kubelet would (without a network namespace).
+fn stand_in_kubelet(store: &Store) {
+    let mut n = 0u32;
+    for p in store.list("/pods", None).0 {
+        let (ns, name) = ns_name(&p);
+        if p["metadata"].get("deletionTimestamp").is_some() {
+            let _ = store.delete("/pods", &ns, &name);
+            continue;
+        }
+        n += 1;
+        if p["spec"]["nodeName"].is_string() && p["status"]["phase"] != "Running" {
+            let ip: std::net::IpAddr = format!("10.244.7.{}", n % 250 + 1).parse().unwrap();
+            let status = palisade_cluster::kubelet::running_status(&p, &[ip], "172.31.255.1");
+            let _ = store.modify("/pods", &ns, &name, |o| o["status"] = status);
+        }
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let store = Store::new(1000);
+        bootstrap(&store, &["node-0".to_owned()]);
+        let creds = Credentials::generate("test").unwrap();
+        let state = ApiState::new(store.clone(), creds.token.clone(), None);
+        let api_state = state.clone();
+        let tls = creds.server_config().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        rt.spawn(async move { serve_tls(listener, tls, state).await });
+        rt.spawn(palisade_cluster::controllers::run(store.clone()));
+        let s = store.clone();
+        rt.spawn(async move {
+            loop {
+                let s2 = s.clone();
+                let _ = tokio::task::spawn_blocking(move || stand_in_kubelet(&s2)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, creds.kubeconfig("test", port)).unwrap();
+        Server { store, state: api_state, dir, kubeconfig, creds, port, _rt: rt }
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs kubectl against the server: (exit code, stdout, stderr).
+    fn kubectl(&self, args: &[&str]) -> (i32, String, String) {
+        kubectl_with(&self.kubeconfig, &self.dir.path().join("cache"), args)
+    }
+}
+
+fn kubectl_with(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("kubectl")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("kubectl must be installed to test the API against it");
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
+}
+
+const POLICY: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-allow, namespace: dev}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 80}]}]
+";
+
+#[test]
+fn kubectl_creates_applies_gets_and_waits_as_on_a_cluster() {
+    let s = Server::start();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = s.kubectl(args);
+        assert_eq!(code, 0, "kubectl {args:?}: {err}");
+        out
+    };
+    // Protobuf bodies (kubectl 1.32's create), JSON (expose), strategic merge and server-side apply.
+    assert!(ok(&["create", "namespace", "dev"]).contains("namespace/dev created"));
+    ok(&["create", "deployment", "web", "--image", "nginx", "--port=80", "-n", "dev"]);
+    assert!(
+        ok(&["rollout", "status", "deployment/web", "-n", "dev", "--timeout=20s"]).contains("successfully rolled out")
+    );
+    ok(&["expose", "deployment", "web", "--port=80", "-n", "dev"]);
+    let svc = ok(&["get", "svc", "web", "-n", "dev", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(svc.starts_with("10.96."), "{svc}");
+    let pol = s.file("policy.yaml", POLICY);
+    assert!(ok(&["apply", "-f", pol.to_str().unwrap()]).contains("networkpolicy.networking.k8s.io/web-allow created"));
+    // Re-applying the same file changes nothing: the resourceVersion stays.
+    let rv = |s: &Server| {
+        s.store.get("networking.k8s.io/networkpolicies", "dev", "web-allow").unwrap()["metadata"]["resourceVersion"]
+            .clone()
+    };
+    let before = rv(&s);
+    ok(&["apply", "-f", pol.to_str().unwrap()]);
+    assert_eq!(rv(&s), before);
+    let table = ok(&["get", "netpol", "-n", "dev"]);
+    assert!(table.starts_with("NAME        POD-SELECTOR   AGE\nweb-allow   app=web"), "{table}");
+    assert!(ok(&["apply", "--server-side", "-f", pol.to_str().unwrap()]).contains("serverside-applied"));
+    let deploy = ok(&["get", "deploy", "-n", "dev"]);
+    assert!(deploy.contains("web    1/1     1            1"), "{deploy}");
+    // The pods carry kubectl-style names and the template hash.
+    let pods = ok(&[
+        "get",
+        "pods",
+        "-n",
+        "dev",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.labels.pod-template-hash}",
+    ]);
+    assert_eq!(pods.len(), 10, "{pods}");
+    ok(&["scale", "deployment", "web", "-n", "dev", "--replicas=3"]);
+    ok(&["rollout", "status", "deployment/web", "-n", "dev", "--timeout=20s"]);
+    ok(&["wait", "--for=condition=Ready", "pod", "-l", "app=web", "-n", "dev", "--timeout=20s"]);
+    assert_eq!(ok(&["get", "pods", "-n", "dev", "--no-headers"]).lines().count(), 3);
+    // Labels and annotations, as the tutorials type them.
+    ok(&["label", "namespace", "dev", "env=development"]);
+    let (code, _, err) = s.kubectl(&["label", "namespace", "dev", "env=other"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already has a value (development), and --overwrite is false"), "{err}");
+    ok(&["label", "namespace", "dev", "env=other", "--overwrite"]);
+    ok(&["annotate", "netpol", "web-allow", "-n", "dev", "note=hello"]);
+    ok(&["label", "namespace", "dev", "env-"]);
+    assert!(!ok(&["get", "ns", "dev", "--show-labels"]).contains("env="));
+    let described = ok(&["describe", "netpol", "web-allow", "-n", "dev"]);
+    assert!(described.contains("PodSelector:     app=web"), "{described}");
+    assert!(ok(&["api-resources"]).contains("networkpolicies"));
+    // Deleting the namespace takes everything in it, Terminating first.
+    let deleted = ok(&["delete", "namespace", "dev", "--timeout=20s"]);
+    assert!(deleted.contains("namespace \"dev\" deleted"), "{deleted}");
+    assert!(s.store.list("apps/deployments", Some("dev")).0.is_empty());
+}
+
+#[test]
+fn bad_input_gets_the_apiservers_answer_and_changes_nothing() {
+    let s = Server::start();
+    let bad = s.file(
+        "bad.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad}\nspec:\n  podSelector: {}\n  ingress: [{ports: [{protocol: TCPX, port: 80}]}]\n",
+    );
+    let (code, _, err) = s.kubectl(&["apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(r#"The NetworkPolicy "bad" is invalid: spec.ingress[0].ports[0].protocol: Unsupported value: "TCPX": supported values: "SCTP", "TCP", "UDP""#),
+        "{err}"
+    );
+    assert!(s.store.get("networking.k8s.io/networkpolicies", "default", "bad").is_none());
+    let unknown = s.file("unknown.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: u}\nspec:\n  podSelector: {}\n  ingres: [{from: [{podSelector: {}}]}]\n");
+    let (code, _, err) = s.kubectl(&["apply", "-f", unknown.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains(r#"strict decoding error: unknown field "spec.ingres""#), "{err}");
+    let (code, _, err) = s.kubectl(&["get", "widgets"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(r#"the server doesn't have a resource type "widgets""#), "{err}");
+    let broken = s.file("broken.yaml", "kind: Pod\nmetadata: {name: [\n");
+    let (code, _, _) = s.kubectl(&["apply", "-f", broken.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let (code, _, err) = s.kubectl(&["create", "namespace", "default"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(r#"namespaces "default" already exists"#), "{err}");
+    let (code, _, err) = s.kubectl(&["delete", "netpol", "missing"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(r#"networkpolicies.networking.k8s.io "missing" not found"#), "{err}");
+    // A wrong token: 401, as kubectl words it.
+    let wrong = s.dir.path().join("wrong");
+    std::fs::write(&wrong, s.creds.kubeconfig("test", s.port).replace(&s.creds.token, "nope")).unwrap();
+    let (code, _, err) = kubectl_with(&wrong, &s.dir.path().join("cache2"), &["get", "pods"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("You must be logged in to the server"), "{err}");
+}
+
+#[test]
+fn kube_rs_gets_conflicts_and_resumes_watches_across_compaction() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::watcher;
+    let s = Server::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(&s.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), "default");
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "a"}, "data": {"k": "1"}})).unwrap();
+        let created = api.create(&Default::default(), &cm).await.unwrap();
+        let mut newer = created.clone();
+        newer.data = Some([("k".to_owned(), "2".to_owned())].into());
+        api.replace("a", &Default::default(), &newer).await.unwrap();
+        // The first version again: its resourceVersion is stale.
+        let err = api.replace("a", &Default::default(), &created).await.unwrap_err();
+        assert!(matches!(&err, kube::Error::Api(e) if e.code == 409 && e.reason == "Conflict"), "{err:?}");
+        // A watcher sees changes; after compaction its resume gets 410 and it re-lists without losing any.
+        let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut lists = 0;
+        let mut step = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.next()).await {
+            match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    seen.insert(o.metadata.name.unwrap_or_default());
+                }
+                Ok(watcher::Event::Init) => lists += 1,
+                _ => {}
+            }
+            if step == 0 && seen.contains("a") {
+                step = 1;
+                // Every watch dropped, the store compacted, then a write: the resume from the last version
+                // gets 410 Gone, and the watcher's re-list must bring "b".
+                s.store.compact();
+                s.state.drop_watches();
+                let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "b"}})).unwrap();
+                api.create(&Default::default(), &cm).await.unwrap();
+            }
+            if seen.contains("b") && lists >= 2 {
+                break;
+            }
+        }
+        assert!(seen.contains("b"), "the watcher saw the object made after compaction: {seen:?}");
+        assert!(lists >= 2, "the resume got 410 Gone and the watcher listed again ({lists} lists)");
+    });
+}
