@@ -56,6 +56,25 @@ pub enum BenchCommand {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
+    /// The local cluster (needs root, nft and kubectl): `sandbox up` to API ready, the tutorial app applied
+    /// with kubectl to every pod Ready, a Deployment scaled 0 -> N Ready, `kubectl get pods -A` with
+    /// `--listed` pods, a policy written through the API -> enforced on every node, control-plane peak RSS.
+    Sandbox {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Replicas of the Deployment scaled from 0.
+        #[arg(long, default_value_t = 100)]
+        scale: usize,
+        /// Pods in the cluster for `kubectl get pods` and the policy timings (the rest are pods of a completed
+        /// Job: listed, without namespaces).
+        #[arg(long, default_value_t = 1000)]
+        listed: usize,
+        /// Policy writes timed.
+        #[arg(long, default_value_t = 60)]
+        changes: usize,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
     /// Time the full connectivity matrix with the engine (and the reference evaluator with --reference).
     Engine {
         #[arg(long, default_value_t = 1000)]
@@ -181,6 +200,19 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                         "label change -> kernel: p50 {:.1} ms, p99 {:.1} ms",
                         r.update_p50_ms, r.update_p99_ms
                     )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Sandbox { nodes, scale, listed, changes, output } => {
+            let r = crate::bench_sandbox::run(nodes, scale, listed, changes)?;
+            let mut out = std::io::stdout().lock();
+            match output {
+                TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?,
+                TextJson::Text => {
+                    for (k, v) in r.as_object().into_iter().flatten() {
+                        writeln!(out, "{k:<28} {v}")?;
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

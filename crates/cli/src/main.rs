@@ -3,6 +3,7 @@
 mod agent;
 mod analysis;
 mod bench;
+mod bench_sandbox;
 mod commands;
 mod demo;
 mod input;

@@ -654,18 +654,11 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             writeln!(out, "{n}")?;
         }
         SandboxCommand::Serve { tcp, udp, sctp, sink, ready, who } => {
-            let (t, u, s, k) = (tcp.clone(), udp.clone(), sctp.clone(), sink.clone());
-            let server = std::thread::spawn(move || palisade_sandbox::net::serve(&t, &u, &s, &k, &who));
-            // Listeners bind within milliseconds; report readiness once they had the chance to.
-            std::thread::sleep(Duration::from_millis(30));
-            if server.is_finished() {
-                server.join().map_err(|_| anyhow::anyhow!("server thread panicked"))??;
-                bail!("the server stopped");
-            }
-            if let Some(r) = ready {
-                std::fs::write(&r, b"ready").with_context(|| format!("writing {}", r.display()))?;
-            }
-            server.join().map_err(|_| anyhow::anyhow!("server thread panicked"))??;
+            palisade_sandbox::net::serve(&tcp, &udp, &sctp, &sink, &who, || match &ready {
+                Some(r) => std::fs::write(r, b"ready"),
+                None => Ok(()),
+            })
+            .context("serving the pod's ports")?;
         }
         SandboxCommand::ProbeRaw { timeout_ms, targets } => {
             let timeout = Duration::from_millis(timeout_ms.min(1000));

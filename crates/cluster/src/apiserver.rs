@@ -723,6 +723,13 @@ pub fn create(state: &ApiState, t: &Target, mut obj: Value, q: &Query) -> ApiRes
         for f in ["resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation", "managedFields"] {
             m.remove(f);
         }
+        // Chosen before defaulting: a Job's generated selector and labels carry it.
+        let r = random_suffix(32);
+        let hex: String = r.bytes().map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16])).collect();
+        m.insert(
+            "uid".into(),
+            json!(format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])),
+        );
     }
     if r.kind == "Pod" {
         requested_pod_ips(&mut obj);

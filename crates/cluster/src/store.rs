@@ -233,7 +233,8 @@ impl Store {
         let uid = format!("{:08x}-{:04x}-4000-8000-{:012x}", g.uid, (g.rv & 0xffff), g.uid);
         let rv = Self::next_rv(&mut g);
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("uid".into(), json!(uid));
+            // The API server may have chosen it already (a Job's generated selector names its uid).
+            m.entry("uid").or_insert_with(|| json!(uid));
             m.entry("creationTimestamp").or_insert_with(|| json!(now_rfc3339()));
         }
         if obj.get("spec").is_some()

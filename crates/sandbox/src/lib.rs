@@ -497,7 +497,7 @@ impl Sandbox {
             if Instant::now() > deadline {
                 return Err(SandboxError::Invalid(format!("the server in {netns} did not start")));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(1));
         }
         Ok(child.id())
     }

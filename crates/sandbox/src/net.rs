@@ -75,8 +75,17 @@ fn answer(mut s: TcpStream, who: &str, port: u16) {
     }
 }
 
-/// Serves every port until killed (`who` names the pod in HTTP answers). Each listener runs on its own thread.
-pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16], who: &str) -> std::io::Result<()> {
+/// Serves every port until killed (`who` names the pod in HTTP answers). Each listener runs on its own thread;
+/// `ready` is called once every TCP and UDP socket is bound (SCTP answerers open their raw sockets on their
+/// own threads).
+pub fn serve(
+    tcp: &[u16],
+    udp: &[u16],
+    sctp_ports: &[u16],
+    sink: &[u16],
+    who: &str,
+    ready: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut handles = Vec::new();
     for &port in sink {
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
@@ -125,6 +134,11 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp_ports: &[u16], sink: &[u16], who: &s
             }));
         }
     }
+    if !sctp_ports.is_empty() {
+        // The raw SCTP sockets open on their threads within a millisecond or two.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ready()?;
     for h in handles {
         let _ = h.join();
     }
