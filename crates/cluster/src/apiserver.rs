@@ -1094,6 +1094,12 @@ async fn exec(state: Arc<ApiState>, t: Target, q: Query, req: Request) -> Respon
     let name = t.name.clone().unwrap_or_default();
     let ns = t.namespace.clone().unwrap_or_default();
     let Some(pod) = state.store.get(&r.key(), &ns, &name) else { return ApiError::not_found(r, &name).into_response() };
+    if t.sub.as_deref() == Some("attach") {
+        return ApiError::bad_request(
+            "attach is not supported by the sandbox: its pods run no container process; use kubectl exec POD -- CMD",
+        )
+        .into_response();
+    }
     let opts = match crate::exec::ExecOptions::from_query(req.uri().query().unwrap_or("")) {
         Ok(o) => o,
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
@@ -1116,10 +1122,6 @@ async fn exec(state: Arc<ApiState>, t: Target, q: Query, req: Request) -> Respon
             containers.first().map_or("", String::as_str)
         );
         return ApiError::bad_request(msg).into_response();
-    }
-    if t.sub.as_deref() == Some("attach") {
-        return ApiError::bad_request("attach is not supported by the sandbox: its pods run no images; use exec")
-            .into_response();
     }
     let Some(runtime) = state.runtime.clone() else {
         return ApiError::new(500, "InternalError", "this API server runs no pods").into_response();
