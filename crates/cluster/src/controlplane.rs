@@ -314,7 +314,8 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
     let nodes = node_names(config.nodes);
     let sandbox = Arc::new(Mutex::new(sandbox));
     let creds = Credentials::generate(&config.name)?;
-    let store = Store::new(20_000);
+    // Watches resume within the last 4,096 changes (etcd keeps minutes of history; clients re-list after 410).
+    let store = Store::new(4096);
     bootstrap(&store, &nodes);
     let stop = Arc::new(AtomicBool::new(false));
     let mut kubelet = Kubelet::new(nodes.clone());
