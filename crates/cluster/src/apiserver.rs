@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::resources::{self, RESOURCES, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{self, EventType, Store, StoreError, now_rfc3339, ns_name, parse_rv};
+use crate::store::{self, EventType, Store, StoreError, now_rfc3339, ns_name, parse_rv, random_suffix};
 
 /// The version the sandbox reports: kubectl's version dispatcher picks its bundled binary by this minor.
 pub const SERVER_MINOR: &str = "32";
@@ -517,16 +517,6 @@ fn check_identity(t: &Target, obj: &mut Value, name: Option<&str>) -> ApiResult<
     Ok(())
 }
 
-fn random_suffix(n: usize) -> String {
-    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut buf = vec![0u8; n];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut buf);
-    }
-    buf.iter().map(|b| char::from(ALPHA[usize::from(*b) % ALPHA.len()])).collect()
-}
-
 /// Defaulting, strict decoding, validation: the part of a write every verb shares. `old` is the stored
 /// object on updates.
 fn admit(state: &ApiState, t: &Target, obj: &mut Value, old: Option<&Value>, q: &Query) -> ApiResult<()> {
@@ -687,7 +677,7 @@ fn check_namespace(state: &ApiState, t: &Target) -> ApiResult<()> {
             details: Some(json!({"name": ns, "kind": "namespaces"})),
             ..ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found"))
         }),
-        Some(n) if n["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::new(
+        Some(n) if store::terminating(&n) => Err(ApiError::new(
             403,
             "Forbidden",
             format!(
@@ -944,7 +934,7 @@ pub fn delete(state: &ApiState, t: &Target, name: &str, grace: Option<i64>, dry_
     if !graceful {
         return state.store.delete(&r.key(), ns, name).map_err(|e| store_err(r, name, e));
     }
-    if obj["metadata"].get("deletionTimestamp").is_some() {
+    if store::terminating(&obj) {
         return Ok(obj);
     }
     state

@@ -168,7 +168,7 @@ impl SandboxClient {
             let rv: u64 = list.metadata.resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
             let busy = list.items.iter().any(|p| {
                 let v = serde_json::to_value(p).unwrap_or(Value::Null);
-                v["metadata"].get("deletionTimestamp").is_some_and(|d| !d.is_null())
+                crate::store::terminating(&v)
                     || !matches!(v["status"]["phase"].as_str(), Some("Running" | "Succeeded" | "Failed"))
             });
             let synced = crate::node::read_synced(&self.dir).unwrap_or(0);

@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use serde_json::{Value, json};
 
 use crate::selector::LabelSelector;
-use crate::store::{Store, StoreError, now_rfc3339, ns_name};
+use crate::store::{Store, StoreError, now_rfc3339, ns_name, terminating};
 
 const PODS: &str = "/pods";
 
@@ -30,10 +30,6 @@ fn controller_uid(o: &Value) -> Option<&str> {
         .iter()
         .find(|r| r["controller"].as_bool() == Some(true))
         .and_then(|r| r["uid"].as_str())
-}
-
-fn terminating(o: &Value) -> bool {
-    o["metadata"].get("deletionTimestamp").is_some_and(|d| !d.is_null())
 }
 
 /// Whether a pod is Ready (the kubelet's condition).
@@ -61,12 +57,7 @@ pub fn short_hash(v: &Value, len: usize) -> String {
 }
 
 fn random_suffix() -> String {
-    let mut buf = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut buf);
-    }
-    short_hash(&json!(buf.to_vec()), 5)
+    crate::store::random_suffix(5)
 }
 
 /// A pod from a template, owned by `owner`.

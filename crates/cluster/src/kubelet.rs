@@ -14,15 +14,11 @@ use palisade_engine::{Kind, Object};
 use palisade_sandbox::Sandbox;
 use serde_json::{Value, json};
 
-use crate::store::{Store, now_rfc3339, ns_name};
+use crate::store::{Store, now_rfc3339, ns_name, terminating};
 
 /// The cluster's DNS domain and the DNS Service's address every pod's resolver points at.
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 pub const DNS_SERVICE_IP: &str = "10.96.0.10";
-
-fn terminating(o: &Value) -> bool {
-    o["metadata"].get("deletionTimestamp").is_some_and(|d| !d.is_null())
-}
 
 fn owned_by_job(p: &Value) -> bool {
     p["metadata"]["ownerReferences"].as_array().into_iter().flatten().any(|r| r["kind"] == "Job")

@@ -94,6 +94,32 @@ fn key(resource: &str, namespace: &str, name: &str) -> Key {
     (resource.to_owned(), namespace.to_owned(), name.to_owned())
 }
 
+/// The objects of `resource` (in `namespace` if given), in key order.
+fn objects_of(g: &Inner, resource: &str, namespace: Option<&str>) -> Vec<Value> {
+    let start = key(resource, namespace.unwrap_or(""), "");
+    g.objects
+        .range(start..)
+        .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Whether the object is being deleted (`metadata.deletionTimestamp` set).
+pub fn terminating(o: &Value) -> bool {
+    o["metadata"].get("deletionTimestamp").is_some_and(|d| !d.is_null())
+}
+
+/// `n` random characters of the alphabet Kubernetes uses for generated names (no vowels, no look-alikes).
+pub fn random_suffix(n: usize) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut buf = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    buf.iter().map(|b| char::from(ALPHA[usize::from(*b) % ALPHA.len()])).collect()
+}
+
 /// `metadata.namespace` and `metadata.name` of an object (empty when missing).
 pub fn ns_name(o: &Value) -> (String, String) {
     let m = &o["metadata"];
@@ -186,14 +212,7 @@ impl Store {
     /// Every object of `resource` (in `namespace` if given), in key order, and the version of the list.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let g = self.lock();
-        let start = key(resource, namespace.unwrap_or(""), "");
-        let items = g
-            .objects
-            .range(start..)
-            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, g.rv)
+        (objects_of(&g, resource, namespace), g.rv)
     }
 
     /// Calls `f` on every object of `resource` without cloning them all.
@@ -365,14 +384,7 @@ impl Store {
     pub fn list_and_watch(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64, Subscription) {
         let g = self.lock();
         let rx = self.tx.subscribe();
-        let start = key(resource, namespace.unwrap_or(""), "");
-        let items = g
-            .objects
-            .range(start..)
-            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, g.rv, rx)
+        (objects_of(&g, resource, namespace), g.rv, rx)
     }
 
     /// Forgets the event window, as etcd's compaction does: a resume from any version so far gets
