@@ -267,7 +267,7 @@ mod tests {
             "spec.podSelector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
             "spec.podSelector.matchExpressions[2].operator: Invalid value: \"Maybe\": not a valid selector operator",
             "spec.ingress[0].ports[0].endPort: Invalid value: 90: must be greater than or equal to `port`",
-            "spec.ingress[0].ports[1].protocol: Unsupported value: \"ICMP\": supported values: \"TCP\", \"UDP\", \"SCTP\"",
+            "spec.ingress[0].ports[1].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
             "spec.ingress[0].ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive",
             "spec.ingress[0].ports[2].endPort: Invalid value: 81: may not be specified when `port` is non-numeric",
             "spec.ingress[0].ports[3].endPort: Invalid value: 81: may not be specified when `port` is not specified",
