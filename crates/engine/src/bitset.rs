@@ -130,6 +130,13 @@ impl BitSet {
             *a &= b;
         }
     }
+
+    /// `self &= !other`
+    pub fn subtract(&mut self, other: &BitSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= !b;
+        }
+    }
 }
 
 #[cfg(test)]

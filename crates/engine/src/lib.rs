@@ -5,6 +5,7 @@
 
 pub mod bitset;
 pub mod cidr;
+pub mod cnp;
 pub mod explain;
 pub mod field;
 pub mod index;

@@ -68,6 +68,8 @@ pub struct Loaded {
     pub objects: Vec<Located<Object>>,
     pub skipped: Vec<Skipped>,
     pub errors: Vec<LoadError>,
+    /// ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy and Node objects.
+    pub cluster_objects: Vec<Located<crate::cnp::ClusterObject>>,
 }
 
 impl Loaded {
@@ -75,6 +77,7 @@ impl Loaded {
         self.objects.extend(other.objects);
         self.skipped.extend(other.skipped);
         self.errors.extend(other.errors);
+        self.cluster_objects.extend(other.cluster_objects);
     }
 }
 
@@ -135,6 +138,14 @@ pub fn load_value(origin: Origin, doc: Value, out: &mut Loaded) {
     }
     let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+    if crate::cnp::CLUSTER_KINDS.contains(&kind.as_str()) {
+        let api_version = api_version.to_owned();
+        match crate::cnp::decode_cluster_object(&kind, &api_version, doc) {
+            Ok(value) => out.cluster_objects.push(Located { origin, value }),
+            Err(message) => out.errors.push(LoadError { origin, message: format!("{kind} {name:?}: {message}") }),
+        }
+        return;
+    }
     let expected = match kind.as_str() {
         "Namespace" | "Pod" => "v1",
         "NetworkPolicy" => "networking.k8s.io/v1",

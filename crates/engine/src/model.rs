@@ -196,6 +196,8 @@ pub struct Cluster {
     namespaces: BTreeMap<String, Namespace>,
     pods: BTreeMap<ObjectKey, Pod>,
     policies: BTreeMap<ObjectKey, NetworkPolicy>,
+    /// ClusterNetworkPolicies, AdminNetworkPolicies, the BaselineAdminNetworkPolicy and Nodes, by kind and name.
+    cluster_objects: BTreeMap<(crate::cnp::ClusterKind, String), crate::cnp::ClusterObject>,
 }
 
 impl Cluster {
@@ -279,6 +281,34 @@ impl Cluster {
                 .or_insert_with(|| Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), key.namespace.clone())]));
         }
         out
+    }
+
+    /// Creates or replaces a cluster-scoped object (tier policy or Node).
+    pub fn apply_cluster(&mut self, object: crate::cnp::ClusterObject) {
+        self.cluster_objects.insert((object.kind(), object.name().to_owned()), object);
+    }
+
+    /// Removes a cluster-scoped object; returns whether it existed.
+    pub fn delete_cluster(&mut self, kind: crate::cnp::ClusterKind, name: &str) -> bool {
+        self.cluster_objects.remove(&(kind, name.to_owned())).is_some()
+    }
+
+    /// Cluster-scoped objects in kind/name order.
+    pub fn cluster_objects(&self) -> impl Iterator<Item = &crate::cnp::ClusterObject> {
+        self.cluster_objects.values()
+    }
+
+    /// Every tier policy (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) as a v1alpha2 spec.
+    pub fn tier_policies(&self) -> Vec<crate::cnp::TierPolicy> {
+        self.cluster_objects.values().filter_map(crate::cnp::ClusterObject::as_policy).collect()
+    }
+
+    /// The Nodes, in name order.
+    pub fn nodes(&self) -> impl Iterator<Item = &k8s_openapi::api::core::v1::Node> {
+        self.cluster_objects.values().filter_map(|o| match o {
+            crate::cnp::ClusterObject::Node(n) => Some(n.as_ref()),
+            _ => None,
+        })
     }
 
     /// The declared Namespace object, if any.
