@@ -1,5 +1,6 @@
 //! The engine as a conformance backend: verdicts from the model, no packets.
 
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::{Cluster, Connection, Index, Kind, Object};
 
 use crate::{Backend, CaseError, ExternalHost};
@@ -38,6 +39,20 @@ impl Backend for EngineBackend {
 
     fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<(), CaseError> {
         self.cluster.delete(kind, namespace, name);
+        self.index = None;
+        Ok(())
+    }
+
+    fn apply_cluster(&mut self, objects: &[ClusterObject]) -> Result<(), CaseError> {
+        for o in objects {
+            self.cluster.apply_cluster(o.clone());
+        }
+        self.index = None;
+        Ok(())
+    }
+
+    fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> Result<(), CaseError> {
+        self.cluster.delete_cluster(kind, name);
         self.index = None;
         Ok(())
     }

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use palisade_engine::cnp::validate::validate_cluster_object;
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::load::{Loaded, Origin, load_value};
 use palisade_engine::validate::validate_network_policy;
 use palisade_engine::{Connection, Endpoint, IpFamily, Kind, Object, Protocol};
@@ -94,6 +96,10 @@ pub struct Step {
     pub description: Option<String>,
     pub apply: Vec<Object>,
     pub delete: Vec<(Kind, String, String)>,
+    /// ClusterNetworkPolicies (and the other cluster-scoped kinds) to create or replace, after `apply`.
+    pub apply_cluster: Vec<ClusterObject>,
+    /// Cluster-scoped objects to remove, after `delete`.
+    pub delete_cluster: Vec<(ClusterKind, String)>,
     pub expect: Vec<Expectation>,
 }
 
@@ -103,11 +109,14 @@ pub struct Case {
     pub source: String,
     pub description: String,
     pub cluster: ClusterSource,
+    /// Cluster-scoped objects (Nodes, tier policies) of an inline cluster.
+    pub cluster_objects: Vec<ClusterObject>,
     pub steps: Vec<Step>,
 }
 
-/// Loads manifests embedded in a case, rejecting anything the apiserver would reject.
-fn objects(origin: &str, docs: Vec<Value>) -> Result<Vec<Object>, CaseError> {
+/// Loads manifests embedded in a case, rejecting anything the apiserver would reject (and, for the
+/// cluster-scoped kinds, what Palisade's stricter checks reject).
+fn objects(origin: &str, docs: Vec<Value>) -> Result<(Vec<Object>, Vec<ClusterObject>), CaseError> {
     let mut loaded = Loaded::default();
     for (i, d) in docs.into_iter().enumerate() {
         load_value(Origin { source: origin.to_owned(), document: i + 1, item: None }, d, &mut loaded);
@@ -124,7 +133,14 @@ fn objects(origin: &str, docs: Vec<Value>) -> Result<Vec<Object>, CaseError> {
         }
         out.push(o.value);
     }
-    Ok(out)
+    let mut cluster = Vec::new();
+    for o in loaded.cluster_objects {
+        if let Some(e) = validate_cluster_object(&o.value).first() {
+            return Err(CaseError(format!("{}: {} {}: {e}", o.origin, o.value.type_meta().1, o.value.name())));
+        }
+        cluster.push(o.value);
+    }
+    Ok((out, cluster))
 }
 
 fn endpoint(s: &str) -> Result<Endpoint, CaseError> {
@@ -138,19 +154,32 @@ fn protocol(s: &str) -> Result<Protocol, CaseError> {
 impl Case {
     /// Parses a case file. `source` names it in errors.
     pub fn parse(source: &str, text: &str) -> Result<Case, CaseError> {
-        let raw: RawCase =
-            serde_saphyr::from_str(text).map_err(|e| CaseError(format!("{source}: not a conformance case: {e}")))?;
+        // YAML 1.2 booleans only: a namespace named `y` or `n` is a string, as the apiserver reads it.
+        let mut options = serde_saphyr::Options::default();
+        options.strict_booleans = true;
+        let raw: RawCase = serde_saphyr::from_str_with_options(text, options)
+            .map_err(|e| CaseError(format!("{source}: not a conformance case: {e}")))?;
+        let mut cluster_objects = Vec::new();
         let cluster = match raw.cluster {
             Value::String(name) => ClusterSource::Named(name),
-            Value::Array(items) => ClusterSource::Inline(objects(&format!("{source} cluster"), items)?),
+            Value::Array(items) => {
+                let (objects, cluster) = objects(&format!("{source} cluster"), items)?;
+                cluster_objects = cluster;
+                ClusterSource::Inline(objects)
+            }
             _ => return Err(CaseError(format!("{source}: cluster: expected a name or a list of manifests"))),
         };
         let mut steps = Vec::new();
         for (si, s) in raw.steps.into_iter().enumerate() {
             let at = format!("{source} steps[{si}]");
-            let apply = objects(&format!("{at}.apply"), s.apply)?;
+            let (apply, apply_cluster) = objects(&format!("{at}.apply"), s.apply)?;
             let mut delete = Vec::new();
+            let mut delete_cluster = Vec::new();
             for d in s.delete {
+                if let Ok(kind) = d.kind.parse::<ClusterKind>() {
+                    delete_cluster.push((kind, d.name));
+                    continue;
+                }
                 let kind: Kind = d.kind.parse().map_err(|e| CaseError(format!("{at}.delete: {e}")))?;
                 delete.push((kind, d.namespace.unwrap_or_else(|| "default".to_owned()), d.name));
             }
@@ -191,9 +220,9 @@ impl Case {
                     expect.push(Expectation { connection: conn, allowed: c.allowed });
                 }
             }
-            steps.push(Step { description: s.description, apply, delete, expect });
+            steps.push(Step { description: s.description, apply, delete, apply_cluster, delete_cluster, expect });
         }
-        Ok(Case { id: raw.id, source: raw.source, description: raw.description, cluster, steps })
+        Ok(Case { id: raw.id, source: raw.source, description: raw.description, cluster, cluster_objects, steps })
     }
 
     /// Hosts outside the cluster (bare IP endpoints) the case probes, with the ports each must serve.
@@ -235,6 +264,15 @@ pub fn parse_cluster(source: &str, text: &str) -> Result<Vec<Object>, CaseError>
     Ok(loaded.objects.into_iter().map(|o| o.value).collect())
 }
 
+/// Parses the cluster-scoped objects of a cluster file (Nodes, tier policies); [`parse_cluster`] reads the rest.
+pub fn parse_cluster_objects(source: &str, text: &str) -> Result<Vec<ClusterObject>, CaseError> {
+    let loaded = palisade_engine::load_str(source, text);
+    if let Some(e) = loaded.errors.first() {
+        return Err(CaseError(e.to_string()));
+    }
+    Ok(loaded.cluster_objects.into_iter().map(|o| o.value).collect())
+}
+
 /// What a case runs against.
 pub trait Backend {
     /// Starts over with exactly these objects (and the external hosts the case probes).
@@ -243,6 +281,24 @@ pub trait Backend {
     fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<(), CaseError>;
     /// Whether each connection succeeds, in order.
     fn probe(&mut self, connections: &[Connection]) -> Result<Vec<bool>, CaseError>;
+
+    /// Creates or replaces cluster-scoped objects: tier policies and Nodes (called after `reset` with the
+    /// cluster's own, and by steps). A backend that cannot enforce tier policies refuses them; Nodes alone
+    /// are facts it may ignore.
+    fn apply_cluster(&mut self, objects: &[ClusterObject]) -> Result<(), CaseError> {
+        match objects.iter().find(|o| !matches!(o, ClusterObject::Node(_))) {
+            Some(o) => Err(CaseError(format!("{} {}: this backend does not enforce it", o.type_meta().1, o.name()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a cluster-scoped object.
+    fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> Result<(), CaseError> {
+        match kind {
+            ClusterKind::Node => Ok(()),
+            _ => Err(CaseError(format!("{kind:?} {name}: this backend does not enforce it"))),
+        }
+    }
 }
 
 /// A probe whose outcome differs from the case.
@@ -285,20 +341,46 @@ impl Outcome {
 
 /// Runs every step of a case against a backend.
 pub fn run_case(case: &Case, cluster: &[Object], backend: &mut dyn Backend) -> Outcome {
+    run_case_with(case, cluster, &[], backend)
+}
+
+/// Runs every step of a case against a backend, with the cluster-scoped objects of its cluster file.
+pub fn run_case_with(
+    case: &Case,
+    cluster: &[Object],
+    cluster_objects: &[ClusterObject],
+    backend: &mut dyn Backend,
+) -> Outcome {
     let mut outcome = Outcome { id: case.id.clone(), probes: 0, mismatches: Vec::new(), error: None };
-    if let Err(e) = run_steps(case, cluster, backend, &mut outcome) {
+    if let Err(e) = run_steps(case, cluster, cluster_objects, backend, &mut outcome) {
         outcome.error = Some(e.0);
     }
     outcome
 }
 
-fn run_steps(case: &Case, cluster: &[Object], backend: &mut dyn Backend, out: &mut Outcome) -> Result<(), CaseError> {
+fn run_steps(
+    case: &Case,
+    cluster: &[Object],
+    cluster_objects: &[ClusterObject],
+    backend: &mut dyn Backend,
+    out: &mut Outcome,
+) -> Result<(), CaseError> {
     backend.reset(cluster, &case.external_hosts())?;
+    let initial: Vec<ClusterObject> = cluster_objects.iter().chain(&case.cluster_objects).cloned().collect();
+    if !initial.is_empty() {
+        backend.apply_cluster(&initial)?;
+    }
     for (i, step) in case.steps.iter().enumerate() {
         for (kind, ns, name) in &step.delete {
             backend.delete(*kind, ns, name)?;
         }
+        for (kind, name) in &step.delete_cluster {
+            backend.delete_cluster(*kind, name)?;
+        }
         backend.apply(&step.apply)?;
+        if !step.apply_cluster.is_empty() {
+            backend.apply_cluster(&step.apply_cluster)?;
+        }
         let conns: Vec<Connection> = step.expect.iter().map(|e| e.connection.clone()).collect();
         let got = backend.probe(&conns)?;
         out.probes += conns.len();

@@ -9,9 +9,12 @@ use std::net::IpAddr;
 
 use crate::bitset::BitSet;
 use crate::cidr::IpBlock;
+use crate::cnp::lower::NodeFacts;
+use crate::cnp::tiers::{Hit, Other, TierPod, Tiers};
+use crate::cnp::{Action, ClusterKind, ClusterObject, Tier};
 use crate::model::{Cluster, ContainerPort, IpFamily, Labels, ObjectKey, PodFacts, Protocol};
 use crate::policy::{Direction, NamespaceScope, Peer, Policy, Rule};
-use crate::verdict::{Connection, Endpoint, NearMiss, RuleMatch, Side, Verdict};
+use crate::verdict::{Connection, Endpoint, NearMiss, RuleMatch, Side, Stage, TierPolicyRef, TierRuleMatch, Verdict};
 
 pub type PodId = usize;
 
@@ -111,6 +114,9 @@ pub struct Index {
     /// can follow the ids instead of starting over (bounded; cleared when full).
     pod_log: Vec<(u64, Option<PodEdit>)>,
     pod_log_base: u64,
+    /// The Admin and Baseline tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy)
+    /// and the Nodes their `nodes` peer reads, resolved over the pods.
+    tiers: Tiers,
 }
 
 /// One change of pod ids (positions in [`Index::pods`]).
@@ -144,11 +150,14 @@ fn family_slot(f: IpFamily) -> usize {
 
 impl Index {
     pub fn build(cluster: &Cluster) -> Self {
-        Self::build_parts(
+        let mut index = Self::build_parts(
             cluster.namespaces(),
             cluster.pods().map(|(k, p)| (k.clone(), PodFacts::of(p))),
             cluster.policies().map(|(_, np)| np),
-        )
+        );
+        index.tiers = Tiers::new(cluster.tier_policies(), cluster.nodes().map(NodeFacts::of).collect());
+        index.refresh_tiers();
+        index
     }
 
     /// Builds from the parts of a cluster: every namespace with its labels (implicit ones included), the
@@ -289,6 +298,7 @@ impl Index {
             pods_generation,
             pod_log: Vec::new(),
             pod_log_base: pods_generation,
+            tiers: Tiers::default(),
         }
     }
 
@@ -365,6 +375,7 @@ impl Index {
                 }
             }
         }
+        self.refresh_tiers();
         true
     }
 
@@ -475,17 +486,151 @@ impl Index {
             End::Pod(d) => Some(self.classes[self.pods[d].class].ports.as_slice()),
             End::Ip(_) => None,
         };
-        let egress = match from {
+        let mut egress = match from {
             End::Pod(s) => Some(self.side(s, Direction::Egress, to, conn, dest_ports)),
             End::Ip(_) => None,
         };
-        let ingress = match to {
+        let mut ingress = match to {
             End::Pod(d) => Some(self.side(d, Direction::Ingress, from, conn, dest_ports)),
             End::Ip(_) => None,
         };
+        if !self.tiers.is_empty() && !self_connection {
+            // Named ports of the tiers resolve on a destination pod that is not host-network (that one is a host).
+            let tier_ports = match to {
+                End::Pod(d) if !self.classes[self.pods[d].class].host_network => dest_ports,
+                _ => None,
+            };
+            if let (End::Pod(s), Some(side)) = (from, egress.as_mut()) {
+                self.tier_side(side, s, Direction::Egress, to, conn, tier_ports);
+            }
+            if let (End::Pod(d), Some(side)) = (to, ingress.as_mut()) {
+                self.tier_side(side, d, Direction::Ingress, from, conn, tier_ports);
+            }
+        }
         let allowed = self_connection
             || (egress.as_ref().is_none_or(|s| s.allowed) && ingress.as_ref().is_none_or(|s| s.allowed));
         Ok(Verdict { connection: conn.clone(), allowed, self_connection, egress, ingress })
+    }
+
+    /// Completes a NetworkPolicy side with the tiers: the Admin tier's first match, then NetworkPolicy if it
+    /// isolates the direction, then the Baseline tier's first match, then allow.
+    fn tier_side(
+        &self,
+        side: &mut Side,
+        pod: PodId,
+        direction: Direction,
+        other: End,
+        conn: &Connection,
+        dest_ports: Option<&[ContainerPort]>,
+    ) {
+        if self.classes[self.pods[pod].class].host_network {
+            return;
+        }
+        let selecting = self.tiers.selecting(pod, direction);
+        if selecting.is_empty() {
+            return;
+        }
+        side.tier_policies = selecting.iter().map(|&i| self.tier_ref(i)).collect();
+        let other = match other {
+            End::Pod(q) => Other::Pod(q),
+            End::Ip(ip) => Other::Ip(ip),
+        };
+        let walk =
+            |tier| self.tiers.walk(tier, pod, direction, other, conn.protocol, conn.port, conn.family, dest_ports);
+        let admin = walk(Tier::Admin);
+        side.admin = admin.map(|h| self.tier_match(h, pod, direction));
+        let (allowed, stage) = match admin.map(|h| h.action) {
+            Some(Action::Accept) => (true, Stage::Admin),
+            Some(Action::Deny) => (false, Stage::Admin),
+            _ if side.isolated => (side.allowed, Stage::NetworkPolicy),
+            _ => {
+                let baseline = walk(Tier::Baseline);
+                side.baseline = baseline.map(|h| self.tier_match(h, pod, direction));
+                match baseline.map(|h| h.action) {
+                    Some(Action::Accept) => (true, Stage::Baseline),
+                    Some(Action::Deny) => (false, Stage::Baseline),
+                    _ => (true, Stage::Default),
+                }
+            }
+        };
+        if matches!(stage, Stage::Admin | Stage::Baseline) {
+            side.admitted_by = None;
+            side.near_misses.clear();
+        }
+        side.allowed = allowed;
+        side.decided_by = Some(stage);
+    }
+
+    fn tier_ref(&self, i: usize) -> TierPolicyRef {
+        let p = &self.tiers.policies[i].policy;
+        TierPolicyRef { kind: p.kind, name: p.name.clone(), tier: p.tier, priority: p.priority }
+    }
+
+    fn tier_match(&self, h: Hit, pod: PodId, direction: Direction) -> TierRuleMatch {
+        let p = &self.tiers.policies[h.policy];
+        let tied_with = self
+            .tiers
+            .selecting(pod, direction)
+            .into_iter()
+            .filter(|&i| i != h.policy)
+            .map(|i| &self.tiers.policies[i].policy)
+            .filter(|q| q.tier == p.policy.tier && q.priority == p.policy.priority)
+            .map(|q| format!("{} {}", q.kind, q.name))
+            .collect();
+        TierRuleMatch {
+            policy: self.tier_ref(h.policy),
+            direction,
+            rule: h.rule,
+            rule_name: p.rules(direction)[h.rule].rule.name.clone(),
+            action: h.action,
+            peer: h.peer,
+            protocol: h.port,
+            tied_with,
+        }
+    }
+
+    /// The tiers, resolved (for explanations and the compiler).
+    pub fn tiers(&self) -> &Tiers {
+        &self.tiers
+    }
+
+    /// Re-derives the tiers over the current pods and namespaces (nothing to do without tier policies).
+    fn refresh_tiers(&mut self) {
+        if self.tiers.is_empty() {
+            self.tiers.policies.clear();
+            return;
+        }
+        let empty = Labels::new();
+        let pods: Vec<TierPod<'_>> = self
+            .pods
+            .iter()
+            .map(|p| {
+                let c = &self.classes[p.class];
+                TierPod {
+                    namespace_labels: self.namespaces.get(&c.namespace).unwrap_or(&empty),
+                    labels: &c.labels,
+                    host_network: c.host_network,
+                    ips: &p.facts.ips,
+                }
+            })
+            .collect();
+        let mut tiers = std::mem::take(&mut self.tiers);
+        tiers.resolve(&pods);
+        self.tiers = tiers;
+    }
+
+    /// Adds or replaces a ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy or Node, as a
+    /// rebuild would.
+    pub fn apply_cluster_object(&mut self, o: &ClusterObject) {
+        self.tiers.apply(o);
+        self.refresh_tiers();
+    }
+
+    /// Removes a cluster-scoped object as a rebuild would. Returns whether it was there.
+    pub fn delete_cluster_object(&mut self, kind: ClusterKind, name: &str) -> bool {
+        let was = self.tiers.delete(kind, name);
+        self.refresh_tiers();
+        was
     }
 
     fn side(
@@ -513,6 +658,10 @@ impl Index {
             exempt: class
                 .host_network
                 .then(|| "the pod uses the host network; NetworkPolicy does not apply to it".into()),
+            tier_policies: Vec::new(),
+            admin: None,
+            baseline: None,
+            decided_by: None,
         };
         let slot = family_slot(conn.family);
         for &pi in ids {
@@ -626,6 +775,11 @@ impl Index {
                 Some(row)
             })
             .collect();
+        let (ingress_rows, egress_rows) = if self.tiers.is_empty() {
+            (ingress_rows, egress_rows)
+        } else {
+            self.tier_rows(ingress_rows, egress_rows, protocol, port, family)
+        };
         // allowed[s][d] = egress(s) admits d AND ingress(d) admits s: transpose the ingress rows (per d, over s)
         // into rows per s, then it is one AND per word.
         let full = BitSet::full(n);
@@ -641,6 +795,76 @@ impl Index {
             allowed.push(row);
         }
         Matrix { pods: self.pods.iter().map(|p| p.key.clone()).collect(), allowed }
+    }
+}
+
+impl Index {
+    /// The NetworkPolicy rows of every class (`None`: not isolated) completed with the tiers: per side,
+    /// Admin accepts, then (Admin's undecided) NetworkPolicy if isolated, else all but what Baseline denies.
+    fn tier_rows(
+        &self,
+        mut ingress_rows: Vec<Option<BitSet>>,
+        mut egress_rows: Vec<Option<BitSet>>,
+        protocol: Protocol,
+        port: u16,
+        family: IpFamily,
+    ) -> (Vec<Option<BitSet>>, Vec<Option<BitSet>>) {
+        let n = self.pods.len();
+        let mut rep: Vec<Option<PodId>> = vec![None; self.classes.len()];
+        for (i, p) in self.pods.iter().enumerate() {
+            rep[p.class].get_or_insert(i);
+        }
+        // Which destinations an egress rule's protocols admit: named ports differ per destination, and a
+        // host-network destination is a host (no named ports).
+        let egress_ports = |rule: &crate::cnp::tiers::IndexedTierRule| -> Option<BitSet> {
+            let entries = rule.rule.protocols.as_ref()?;
+            if entries.iter().any(|e| e.matches(protocol, port, Some(&[]))) {
+                return None;
+            }
+            let mut s = BitSet::new(n);
+            for (i, p) in self.pods.iter().enumerate() {
+                let c = &self.classes[p.class];
+                if !c.host_network && entries.iter().any(|e| e.matches(protocol, port, Some(&c.ports))) {
+                    s.insert(i);
+                }
+            }
+            Some(s)
+        };
+        for (ci, c) in self.classes.iter().enumerate() {
+            let Some(r) = rep[ci] else { continue };
+            if c.host_network {
+                continue;
+            }
+            for direction in [Direction::Ingress, Direction::Egress] {
+                if self.tiers.selecting(r, direction).is_empty() {
+                    continue;
+                }
+                let mut port_ok = |rule: &crate::cnp::tiers::IndexedTierRule| match direction {
+                    Direction::Egress => egress_ports(rule),
+                    Direction::Ingress => {
+                        rule.rule.port_match(protocol, port, Some(&c.ports)).is_none().then(|| BitSet::new(n))
+                    }
+                };
+                let (accept, deny) = self.tiers.rows(Tier::Admin, r, direction, family, n, &mut port_ok);
+                let rows = match direction {
+                    Direction::Ingress => &mut ingress_rows,
+                    Direction::Egress => &mut egress_rows,
+                };
+                let mut row = match rows[ci].take() {
+                    Some(np) => np,
+                    None => {
+                        let (_, b_deny) = self.tiers.rows(Tier::Baseline, r, direction, family, n, &mut port_ok);
+                        let mut all = BitSet::full(n);
+                        all.subtract(&b_deny);
+                        all
+                    }
+                };
+                row.subtract(&deny);
+                row.union_with(&accept);
+                rows[ci] = Some(row);
+            }
+        }
+        (ingress_rows, egress_rows)
     }
 }
 
@@ -818,6 +1042,7 @@ impl Index {
                 }
             }
         }
+        self.refresh_tiers();
     }
 
     /// Removes a pod as a rebuild would. Returns whether it was there.
@@ -837,6 +1062,7 @@ impl Index {
         for set in self.bitsets_mut() {
             set.remove_at(id);
         }
+        self.refresh_tiers();
         true
     }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::cnp::{Action, PolicyKind, Tier};
 use crate::model::{IpFamily, ObjectKey, Protocol};
 use crate::policy::Direction;
 
@@ -169,6 +170,79 @@ pub struct Side {
     pub near_misses: Vec<NearMiss>,
     /// Why the pod takes no part in policy at all, if so (e.g. it uses the host network).
     pub exempt: Option<String>,
+    /// The tier policies (Admin, then Baseline, in walk order) whose subject selects the pod and that have
+    /// rules for this direction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tier_policies: Vec<TierPolicyRef>,
+    /// The first Admin rule that matched (Accept, Deny or Pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<TierRuleMatch>,
+    /// The first Baseline rule that matched, when the side reached the Baseline tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<TierRuleMatch>,
+    /// Which stage decided; set only when some tier policy selects the pod for this direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Stage>,
+}
+
+/// The stages of one side, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Stage {
+    Admin,
+    NetworkPolicy,
+    Baseline,
+    /// Nothing decided: allowed.
+    Default,
+}
+
+/// A tier policy, as explanations name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierPolicyRef {
+    pub kind: PolicyKind,
+    pub name: String,
+    pub tier: Tier,
+    pub priority: i64,
+}
+
+impl fmt::Display for TierPolicyRef {
+    /// `ClusterNetworkPolicy deny-from-z (Admin, priority 10)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            PolicyKind::BaselineAdminNetworkPolicy => write!(f, "{} {} (Baseline)", self.kind, self.name),
+            _ => write!(f, "{} {} ({}, priority {})", self.kind, self.name, self.tier, self.priority),
+        }
+    }
+}
+
+/// The tier rule that matched a connection first, and which of its peers and protocols matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierRuleMatch {
+    pub policy: TierPolicyRef,
+    pub direction: Direction,
+    pub rule: usize,
+    /// The rule's `name`, if it has one.
+    pub rule_name: Option<String>,
+    pub action: Action,
+    pub peer: usize,
+    /// `None`: the rule lists no protocols (any protocol, any port).
+    pub protocol: Option<usize>,
+    /// Other policies of the same tier and priority that also select the pod: the API leaves their order
+    /// undefined; Palisade walks them by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tied_with: Vec<String>,
+}
+
+impl TierRuleMatch {
+    /// `spec.ingress[1] "deny-z"`
+    pub fn rule_path(&self) -> String {
+        let path = format!("spec.{}[{}]", self.direction.as_str(), self.rule);
+        match &self.rule_name {
+            Some(n) => format!("{path} {n:?}"),
+            None => path,
+        }
+    }
 }
 
 /// The decision for one connection, and why.
