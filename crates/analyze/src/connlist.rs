@@ -29,6 +29,26 @@ pub struct Connection {
     pub conn: String,
     #[serde(skip)]
     pub ports: PortSet,
+    /// The inclusive IPv4 range when the source is outside the cluster.
+    #[serde(skip)]
+    pub src_range: Option<(u32, u32)>,
+    /// The inclusive IPv4 range when the destination is outside the cluster.
+    #[serde(skip)]
+    pub dst_range: Option<(u32, u32)>,
+}
+
+impl Connection {
+    /// A connection between two named peers (workloads), for callers that build lists themselves.
+    pub fn between(src: impl Into<String>, dst: impl Into<String>, ports: PortSet) -> Connection {
+        Connection {
+            src: src.into(),
+            dst: dst.into(),
+            conn: ports.to_string(),
+            ports,
+            src_range: None,
+            dst_range: None,
+        }
+    }
 }
 
 pub fn external_name(a: u32, b: u32) -> String {
@@ -282,9 +302,11 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
     let wrank: Vec<usize> = names.iter().map(|s| rank(s)).collect();
 
     let mut out: Vec<(usize, usize, Connection)> = Vec::new();
-    let mut emit = |rs: usize, rd: usize, src: &str, dst: &str, ports: PortSet| {
+    let mut emit = |rs: usize, rd: usize, src: &str, dst: &str, ports: PortSet, ranges: [Option<(u32, u32)>; 2]| {
         if !ports.is_empty() {
-            out.push((rs, rd, Connection { src: src.to_owned(), dst: dst.to_owned(), conn: ports.to_string(), ports }));
+            let mut c = Connection::between(src, dst, ports);
+            [c.src_range, c.dst_range] = ranges;
+            out.push((rs, rd, c));
         }
     };
 
@@ -387,17 +409,17 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
                     })
                     .clone()
             };
-            emit(wrank[s], wrank[d], &names[s], &names[d], ports);
+            emit(wrank[s], wrank[d], &names[s], &names[d], ports, [None, None]);
         }
         for (j, &(a, b)) in dests.iter().enumerate() {
             let ports = analysis.allowed(&Endpoint::Workload(s), &Endpoint::External(a, b));
-            emit(wrank[s], rank(&dest_names[j]), &names[s], &dest_names[j], ports);
+            emit(wrank[s], rank(&dest_names[j]), &names[s], &dest_names[j], ports, [None, Some((a, b))]);
         }
     }
     for (j, &(a, b)) in sources.iter().enumerate() {
         for d in 0..n {
             let ports = analysis.allowed(&Endpoint::External(a, b), &Endpoint::Workload(d));
-            emit(rank(&source_names[j]), wrank[d], &source_names[j], &names[d], ports);
+            emit(rank(&source_names[j]), wrank[d], &source_names[j], &names[d], ports, [Some((a, b)), None]);
         }
     }
     out.sort_unstable_by_key(|(a, b, _)| (*a, *b));

@@ -1,10 +1,12 @@
 //! Workload-level analysis of manifests, before any cluster runs them: the connectivity list (agreeing with
-//! netpol-analyzer's `list`), lint findings, and the difference between two versions.
+//! netpol-analyzer's `list`, with its exposure analysis and focus workloads), lint findings, and the difference
+//! between two versions.
 //!
 //! Invariant: no I/O; callers pass loaded manifests and get values back.
 
 pub mod connlist;
 pub mod diff;
+pub mod exposure;
 pub mod lint;
 pub mod model;
 pub mod ports;

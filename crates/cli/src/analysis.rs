@@ -5,34 +5,47 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use palisade_analyze::exposure::{self, Options};
 use palisade_analyze::lint::{Location, Severity};
-use palisade_analyze::{Model, connlist, diff as diffs, lint as lints, render};
+use palisade_analyze::{Model, diff as diffs, lint as lints, render};
 
 use crate::commands::{DiffFormat, LintFormat, ListFormat};
 use crate::input;
 
-fn model(files: &[PathBuf]) -> Result<Model> {
+/// The model of what could be read, and whether some document could not be (reported on stderr).
+fn model(files: &[PathBuf]) -> Result<(Model, bool)> {
     let loaded = input::load(files)?;
     for e in &loaded.errors {
-        eprintln!("warning: {e} (skipped)");
+        eprintln!("error: {e}");
     }
-    Ok(Model::from_loaded(&loaded))
+    Ok((Model::from_loaded(&loaded), !loaded.errors.is_empty()))
 }
 
-pub fn list(files: &[PathBuf], output: ListFormat) -> Result<ExitCode> {
-    let m = model(files)?;
-    let conns = connlist(&m);
-    let text = match output {
-        ListFormat::Txt => palisade_analyze::render_txt(&conns),
-        ListFormat::Json => render::list_json(&conns),
-        ListFormat::Dot => render::list_dot(&conns),
+/// What `list` prints, and how.
+pub struct ListArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub output: ListFormat,
+    pub options: Options,
+}
+
+/// Exit 1 when a document could not be read (after printing what could), as kubectl does.
+pub fn list(args: ListArgs<'_>) -> Result<ExitCode> {
+    let (m, unreadable) = model(args.files)?;
+    let listing = exposure::list(&m, &args.options);
+    for w in &listing.warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = match args.output {
+        ListFormat::Txt => exposure::render_txt(&listing),
+        ListFormat::Json => render::list_json(&listing),
+        ListFormat::Dot => render::list_dot(&listing),
         ListFormat::Html => {
-            let title = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
-            render::list_html(&conns, &format!("Palisade: allowed connections in {title}"))
+            let title = args.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+            render::list_html(&listing, &format!("Palisade: allowed connections in {title}"))
         }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if unreadable { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// The line of `name: <policy>` in the finding's file, for SARIF regions.
@@ -50,7 +63,7 @@ fn line_of(loc: &Location) -> Option<usize> {
 }
 
 pub fn lint(files: &[PathBuf], output: LintFormat) -> Result<ExitCode> {
-    let m = model(files)?;
+    let (m, unreadable) = model(files)?;
     let findings = lints::lint(&m);
     let text = match output {
         LintFormat::Text => render::lint_text(&findings),
@@ -58,19 +71,28 @@ pub fn lint(files: &[PathBuf], output: LintFormat) -> Result<ExitCode> {
         LintFormat::Sarif => render::lint_sarif(&findings, &line_of),
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    let failing = findings.iter().any(|f| f.severity >= Severity::Warning);
+    let failing = unreadable || findings.iter().any(|f| f.severity >= Severity::Warning);
     Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Exit 0 when nothing changed, 1 when something did, 2 when a document of either version could not be read
+/// (the changes between what could be read are still printed).
 pub fn diff(old: &Path, new: &Path, output: DiffFormat) -> Result<ExitCode> {
-    let a = connlist(&model(&[old.to_owned()])?);
-    let b = connlist(&model(&[new.to_owned()])?);
-    let changes = diffs::diff(&a, &b);
+    let (a, old_unreadable) = model(&[old.to_owned()])?;
+    let (b, new_unreadable) = model(&[new.to_owned()])?;
+    let changes = diffs::diff_models(&a, &b);
     let text = match output {
         DiffFormat::Text => diffs::render_text(&changes),
+        DiffFormat::Txt => diffs::render_txt(&changes),
         DiffFormat::Json => serde_json::to_string_pretty(&changes)? + "\n",
         DiffFormat::Markdown => diffs::render_markdown(&changes),
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(if changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if old_unreadable || new_unreadable {
+        ExitCode::from(2)
+    } else if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -72,6 +72,8 @@ pub enum LintFormat {
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DiffFormat {
     Text,
+    /// netpol-analyzer's `diff -o txt`, byte for byte
+    Txt,
     Json,
     Markdown,
 }
@@ -100,7 +102,8 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
-    /// Decide one connection and explain why: exit 0 allowed, 1 denied, 2 error.
+    /// Decide one connection and explain why: exit 0 allowed, 1 denied, 2 error (a document that could not be
+    /// read included).
     Check {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
@@ -119,7 +122,8 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
-    /// The connectivity of every pair of pods (rows: clients, columns: servers).
+    /// The connectivity of every pair of pods (rows: clients, columns: servers): exit 1 when a document could
+    /// not be read.
     Matrix {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
@@ -135,7 +139,7 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: MatrixFormat,
     },
-    /// Each policy in plain words.
+    /// Each policy in plain words: exit 1 when a document could not be read.
     Explain {
         /// Repeat -f for several paths (the policy name may follow)
         #[arg(short = 'f', long = "filename", required = true, action = clap::ArgAction::Append)]
@@ -143,7 +147,7 @@ pub enum Command {
         /// NAMESPACE/POLICY; all policies when omitted
         policy: Option<String>,
     },
-    /// kubectl-style tables of what the manifests define.
+    /// kubectl-style tables of what the manifests define: exit 1 when a document could not be read.
     Get {
         #[arg(value_enum)]
         resource: Resource,
@@ -156,12 +160,23 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum)]
         output: Option<GetFormat>,
     },
-    /// Every allowed connection between workloads and outside address ranges (netpol-analyzer's `list` form).
+    /// Every allowed connection between workloads and outside address ranges (netpol-analyzer's `list` form):
+    /// exit 1 when a document could not be read.
     List {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
         #[arg(short = 'o', long, value_enum, default_value = "txt")]
         output: ListFormat,
+        /// Also what each workload is open to beyond the manifests: the entire cluster, namespaces or pods by
+        /// label that no workload stands for, outside addresses; and which directions no policy protects.
+        #[arg(long)]
+        exposure: bool,
+        /// Only connections of this workload (NAME or NAMESPACE/NAME); repeat for several.
+        #[arg(long = "focus-workload", value_name = "NAME")]
+        focus_workloads: Vec<String>,
+        /// With --focus-workload: only connections between a focus workload and this one; repeat for several.
+        #[arg(long = "focus-workload-peer", value_name = "NAME")]
+        focus_peers: Vec<String>,
     },
     /// Findings about policies people get wrong: exit 1 when one is a warning or worse.
     Lint {
@@ -170,7 +185,8 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: LintFormat,
     },
-    /// Connections added, removed and changed between two versions of the manifests: exit 1 if any.
+    /// Connections added, removed and changed between two versions of the manifests: exit 1 if any, 2 when a
+    /// document could not be read.
     Diff {
         old: PathBuf,
         new: PathBuf,
@@ -230,7 +246,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get { resource, files, namespace, all_namespaces, output } => {
             get(resource, &files, namespace.as_deref(), all_namespaces, output)
         }
-        Command::List { files, output } => crate::analysis::list(&files, output),
+        Command::List { files, output, exposure, focus_workloads, focus_peers } => {
+            crate::analysis::list(crate::analysis::ListArgs {
+                files: &files,
+                output,
+                options: palisade_analyze::exposure::Options { exposure, focus_workloads, focus_peers },
+            })
+        }
         Command::Lint { files, output } => crate::analysis::lint(&files, output),
         Command::Diff { old, new, output } => crate::analysis::diff(&old, &new, output),
         Command::Conformance { paths, live: false, .. } => conformance(&paths),
@@ -312,7 +334,14 @@ fn check(
         TextJson::Text => render::verdict_text(&mut out, &index, &verdict)?,
         TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&verdict)?)?,
     }
-    Ok(if verdict.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    // The verdict of what could be read is printed; a document that could not be read makes it an error.
+    Ok(if unreadable(&input) {
+        ExitCode::from(2)
+    } else if verdict.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn matrix(
@@ -341,7 +370,7 @@ fn matrix(
         }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_read(&input))
 }
 
 fn explain(files: &[PathBuf], policy: Option<&str>) -> Result<ExitCode> {
@@ -368,7 +397,17 @@ fn explain(files: &[PathBuf], policy: Option<&str>) -> Result<ExitCode> {
     {
         bail!("networkpolicies {:?} not found in namespace {:?}", w.name, w.namespace);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_read(&input))
+}
+
+/// Whether some document of the input could not be read (each was reported on stderr).
+fn unreadable(input: &input::Input) -> bool {
+    !input.loaded.errors.is_empty()
+}
+
+/// Exit 1 when some document could not be read, after printing what could be, as kubectl does.
+fn exit_read(input: &input::Input) -> ExitCode {
+    if unreadable(input) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 /// `metav1.FormatLabelSelector`: `k=v,k in (a,b),k notin (a),k,!k`, or `<none>`.
@@ -406,7 +445,8 @@ fn get(
 ) -> Result<ExitCode> {
     let input = input::cluster(files)?;
     input::report(&input);
-    get_from(resource, &input.cluster, namespace, all, output, None)
+    let code = get_from(resource, &input.cluster, namespace, all, output, None)?;
+    Ok(if unreadable(&input) { exit_read(&input) } else { code })
 }
 
 /// kubectl's `HumanDuration`: `45s`, `3m12s`, `5h`, `2d4h`.

@@ -82,19 +82,17 @@ impl Loaded {
 }
 
 /// Parses the text of one source (file, stdin, case step) into located objects. Never panics.
+///
+/// A document that cannot be parsed loses only itself: it is reported with its number and the line and
+/// column in the source, and the other documents load (as kubectl reads a stream).
 pub fn load_str(source: &str, text: &str) -> Loaded {
     let mut out = Loaded::default();
-    let docs = match parse_documents(text) {
-        Ok(docs) => docs,
-        Err(message) => {
-            out.errors
-                .push(LoadError { origin: Origin { source: source.to_owned(), document: 0, item: None }, message });
-            return out;
-        }
-    };
-    for (i, doc) in docs.into_iter().enumerate() {
+    for (i, doc) in parse_stream(text).into_iter().enumerate() {
         let origin = Origin { source: source.to_owned(), document: i + 1, item: None };
-        load_value(origin, doc, &mut out);
+        match doc {
+            Ok(doc) => load_value(origin, doc, &mut out),
+            Err(message) => out.errors.push(LoadError { origin, message }),
+        }
     }
     out
 }
@@ -210,35 +208,181 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Splits a source into documents: a JSON stream when it starts with `{` or `[`, a YAML stream otherwise.
+/// Splits a source into documents, all or nothing: the first document that cannot be parsed is the error.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    parse_stream(text).into_iter().collect()
+}
+
+/// Splits a source into documents, each parsed on its own: a JSON stream when it starts with `{` or `[` (a
+/// top-level array gives one document per item; parsing stops at the first error), a YAML stream otherwise.
+pub fn parse_stream(text: &str) -> Vec<Result<Value, String>> {
+    let text = text.trim_start_matches('\u{feff}');
+    let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut docs = Vec::new();
         for doc in serde_json::Deserializer::from_str(trimmed).into_iter::<Value>() {
             match doc {
-                Ok(Value::Array(items)) => docs.extend(items),
-                Ok(v) => docs.push(v),
+                Ok(Value::Array(items)) => docs.extend(items.into_iter().map(Ok)),
+                Ok(v) => docs.push(Ok(v)),
                 Err(e) => {
-                    return Err(format!("line {} column {}: invalid JSON: {e}", e.line(), e.column()));
+                    let skipped = text.len() - trimmed.len();
+                    let line = e.line() + text[..skipped].matches('\n').count();
+                    docs.push(Err(format!("line {line} column {}: invalid JSON: {e}", e.column())));
+                    break;
                 }
             }
         }
-        return Ok(docs);
+        return docs;
     }
-    serde_saphyr::from_multiple::<Value>(text).map_err(|e| {
-        let msg = first_line(&e.to_string());
-        match e.location() {
-            Some(loc) if loc.line() > 0 => {
-                format!("line {} column {}: invalid YAML: {msg}", loc.line(), loc.column())
-            }
-            _ => format!("invalid YAML: {msg}"),
-        }
-    })
+    yaml_documents(text)
+        .into_iter()
+        .map(|(first_line, doc)| {
+            serde_saphyr::from_str::<Value>(&flow_tabs_as_spaces(&doc)).map_err(|e| {
+                let msg = first_line_of(&e.to_string());
+                match e.location() {
+                    Some(loc) if loc.line() > 0 => format!(
+                        "line {} column {}: invalid YAML: {msg}",
+                        loc.line() as usize + first_line - 1,
+                        loc.column()
+                    ),
+                    _ => format!("invalid YAML: {msg}"),
+                }
+            })
+        })
+        .collect()
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_owned()
+/// The documents of a YAML stream with the (1-based) line each starts on, split as kubectl's reader splits
+/// them: at every line that starts with `---` followed by nothing, blanks or a comment. Documents holding
+/// nothing but blanks and comments are left out.
+fn yaml_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let (mut start, mut current, mut content) = (1, String::new(), false);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let rest = line.strip_prefix("---");
+        let separator = rest.is_some_and(|r| r.is_empty() || r.starts_with(|c: char| c.is_whitespace()));
+        if separator {
+            if content {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            start = i + 1;
+            content = false;
+            // `--- value` starts a document with content on the marker's line: keep the line.
+            let after = rest.unwrap_or("").trim();
+            if after.is_empty() || after.starts_with('#') {
+                start = i + 2;
+                continue;
+            }
+        }
+        let t = line.trim();
+        content |= !(t.is_empty() || t.starts_with('#') || t == "...");
+        current.push_str(line);
+    }
+    if content {
+        docs.push((start, current));
+    }
+    docs
+}
+
+/// Go's YAML reader (kubectl's) takes tabs as blanks inside flow collections (`args: [` with the items on
+/// lines indented by tabs); the YAML 1.2 reader here does not where a tab starts a line. Leading tabs of a
+/// line inside a flow collection become spaces (at least one column deeper than the line that opened it),
+/// other tabs inside one a space. Quoted scalars, comments and block scalars are left as they are.
+fn flow_tabs_as_spaces(doc: &str) -> String {
+    if !doc.contains('\t') {
+        return doc.to_owned();
+    }
+    let mut out = String::with_capacity(doc.len());
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut opener_indent = 0usize;
+    // The indentation of a line ending in `|` or `>`: deeper lines are a block scalar's text.
+    let mut block_parent: Option<usize> = None;
+    for line in doc.split_inclusive('\n') {
+        let body = line.trim_start_matches([' ', '\t']);
+        let lead = &line[..line.len() - body.len()];
+        let indent = lead.chars().map(|c| if c == '\t' { 8 } else { 1 }).sum::<usize>();
+        if let Some(parent) = block_parent {
+            if body.trim().is_empty() || indent > parent {
+                out.push_str(line);
+                continue;
+            }
+            block_parent = None;
+        }
+        if depth > 0 && quote.is_none() && lead.contains('\t') {
+            out.push_str(&" ".repeat(indent.max(opener_indent + 1)));
+        } else {
+            out.push_str(lead);
+        }
+        let mut prev: Option<char> = None;
+        let mut value_start = true;
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            match quote {
+                Some('"') if c == '\\' => {
+                    out.push(c);
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                    continue;
+                }
+                Some(q) if c == q => {
+                    // '' inside a single-quoted scalar is an escaped quote.
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        out.push(c);
+                        out.push(chars.next().unwrap_or('\''));
+                        continue;
+                    }
+                    quote = None;
+                }
+                Some(_) => {}
+                None => match c {
+                    '#' if prev.is_none_or(char::is_whitespace) => {
+                        out.push('#');
+                        out.extend(chars.by_ref());
+                        break;
+                    }
+                    '"' | '\'' if depth > 0 || value_start => quote = Some(c),
+                    '[' | '{' if depth > 0 || value_start => {
+                        if depth == 0 {
+                            opener_indent = indent;
+                        }
+                        depth += 1;
+                    }
+                    ']' | '}' if depth > 0 => depth -= 1,
+                    '\t' if depth > 0 => {
+                        out.push(' ');
+                        prev = Some(' ');
+                        continue;
+                    }
+                    _ => {}
+                },
+            }
+            out.push(c);
+            if !c.is_whitespace() {
+                // A value starts after `key:`, `- `, `,` or an opening bracket.
+                value_start = matches!(c, ':' | '-' | ',' | '[' | '{' | '?');
+            }
+            prev = Some(c);
+        }
+        if depth == 0 && quote.is_none() {
+            let t = body.split(" #").next().unwrap_or("").trim_end();
+            let last = t.trim_end_matches(|c: char| c == '+' || c == '-' || c.is_ascii_digit());
+            if last.ends_with(['|', '>']) && (last.len() == 1 || last[..last.len() - 1].ends_with([' ', ':', '-'])) {
+                block_parent = Some(indent);
+            }
+        }
+    }
+    out
+}
+
+/// The reader's message without its own location (relative to the document, so misleading in a stream).
+fn first_line_of(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let located = line.strip_prefix("line ").and_then(|r| r.split_once(": ")).filter(|(at, _)| at.contains(" column "));
+    located.map_or(line, |(_, rest)| rest).to_owned()
 }
 
 #[cfg(test)]
@@ -266,7 +410,7 @@ mod tests {
         let l = load_str("bad.yaml", "kind: Pod\nmetadata:\n  name: [unclosed\n");
         assert_eq!(l.errors.len(), 1);
         let msg = l.errors[0].to_string();
-        assert!(msg.starts_with("bad.yaml: line "), "{msg}");
+        assert!(msg.starts_with("bad.yaml#1: line "), "{msg}");
         assert!(msg.contains("column"), "{msg}");
     }
 
@@ -290,5 +434,66 @@ mod tests {
                 "x.yaml#3: expected a Kubernetes object (a mapping), found a list",
             ]
         );
+    }
+
+    /// Streams as kubectl reads them: (case, text, objects loaded, errors as printed).
+    const STREAMS: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            "tabs indent the items of a flow sequence",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    args: [\n\t\t\"--a\",\n\t\t\"--b\\tc\"\n\t]\n",
+            &["p"],
+            &[],
+        ),
+        (
+            "a tab separates flow items and precedes a comment",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p,\tlabels: {a: b}}\t# a comment\nspec:\n  containers: [{name: c,\targs: ['x\ty']}]\n",
+            &["p"],
+            &[],
+        ),
+        (
+            "a broken document loses only itself",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n---\n# only a comment\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n",
+            &["a", "c"],
+            &["f.yaml#2: line 8 column "],
+        ),
+        (
+            "a tab indenting a block mapping is refused, as Go's reader refuses it",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n\tname: a\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
+            &["b"],
+            &["f.yaml#1: line 4 column "],
+        ),
+        (
+            "a block scalar keeps its tabs and brackets",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    script: |\n      [\tnot a flow\n---\n--- # marker with a comment\napiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n",
+            &["p", "ns1"],
+            &[],
+        ),
+    ];
+
+    #[test]
+    fn streams_load_as_kubectl_reads_them() {
+        for (case, text, objects, errors) in STREAMS {
+            let l = load_str("f.yaml", text);
+            let names: Vec<String> =
+                l.objects.iter().map(|o| o.value.metadata().name.clone().unwrap_or_default()).collect();
+            assert_eq!(names, *objects, "{case}: {:?}", l.errors);
+            let msgs: Vec<String> = l.errors.iter().map(ToString::to_string).collect();
+            assert_eq!(msgs.len(), errors.len(), "{case}: {msgs:?}");
+            for (m, e) in msgs.iter().zip(*errors) {
+                assert!(m.starts_with(e), "{case}: {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn tabs_inside_quotes_and_block_scalars_are_kept() {
+        let l = load_str("f.yaml", STREAMS[0].1);
+        let Object::Pod(p) = &l.objects[0].value else { panic!("{:?}", l.objects) };
+        let args = p.spec.as_ref().and_then(|s| s.containers[0].args.clone()).unwrap_or_default();
+        assert_eq!(args, ["--a", "--b\tc"]);
+        let l = load_str("f.yaml", STREAMS[4].1);
+        let Object::Pod(p) = &l.objects[0].value else { panic!("{:?}", l.objects) };
+        let script = p.metadata.annotations.as_ref().and_then(|a| a.get("script").cloned());
+        assert_eq!(script.as_deref(), Some("[\tnot a flow\n"));
     }
 }

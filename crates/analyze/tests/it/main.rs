@@ -1,5 +1,8 @@
-//! The 42 netpol-analyzer scenarios of the conformance corpus (Palisade's list must equal theirs), and lint.
+//! The 42 netpol-analyzer scenarios of the conformance corpus (Palisade's list must equal theirs), its diff
+//! scenarios, and lint.
 
+mod diff;
+mod exposure;
 mod lint;
 
 use std::path::{Path, PathBuf};

@@ -56,3 +56,62 @@ fn diff_reports_changes_for_a_pull_request() {
     assert_eq!(same.status.code(), Some(0));
     assert_eq!(stdout(&same), "");
 }
+
+const WORKLOAD_ADDED: &str =
+    "conformance/netpol-analyzer-diff/onlineboutique_workloads_changed_workloads_and_onlineboutique_workloads";
+
+#[test]
+fn diff_marks_new_workloads_in_every_format() {
+    let (old, new) = (format!("{WORKLOAD_ADDED}/old"), format!("{WORKLOAD_ADDED}/new"));
+    let text = palisade(&["diff", &old, &new]);
+    assert_eq!(text.status.code(), Some(1));
+    insta::assert_snapshot!(stdout(&text));
+    let txt = palisade(&["diff", &old, &new, "-o", "txt"]);
+    let expected =
+        std::fs::read_to_string(format!("{}/../../{WORKLOAD_ADDED}/expected.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(stdout(&txt), expected, "netpol-analyzer's diff -o txt, byte for byte");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&palisade(&["diff", &old, &new, "-o", "json"]))).unwrap();
+    let marked: Vec<&serde_json::Value> = json.as_array().unwrap().iter().map(|c| &c["workloads"]).collect();
+    assert_eq!(marked.len(), 4);
+    assert!(marked.iter().all(|w| *w == &serde_json::json!(["default/unicorn[Deployment]"])), "{json}");
+    let md = stdout(&palisade(&["diff", &old, &new, "-o", "markdown"]));
+    assert_eq!(md.matches("🆕 `default/unicorn[Deployment]` added").count(), 4, "{md}");
+}
+
+const EXPOSURE: &str = "conformance/netpol-analyzer-exposure/exposure_matched_and_unmatched_rules_test_exposure";
+
+#[test]
+fn list_exposure_in_txt_json_dot_and_html() {
+    let manifests = format!("{EXPOSURE}/manifests");
+    let txt = palisade(&["list", "-f", &manifests, "--exposure"]);
+    assert_eq!(txt.status.code(), Some(0));
+    let expected =
+        std::fs::read_to_string(format!("{}/../../{EXPOSURE}/expected.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(stdout(&txt).trim_end(), expected.trim_end());
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&palisade(&["list", "-f", &manifests, "--exposure", "-o", "json"]))).unwrap();
+    assert_eq!(json["connlist_results"].as_array().unwrap().len(), 5);
+    let ingress = json["exposure_results"]["ingress_exposure"].as_array().unwrap();
+    assert!(ingress.iter().any(|e| e["src"] == "entire-cluster"
+        && e["dst"] == "hello-world/workload-a[Deployment]"
+        && e["conn"] == "TCP 8050"));
+    let dot = stdout(&palisade(&["list", "-f", &manifests, "--exposure", "-o", "dot"]));
+    assert!(dot.contains(
+        "\"entire-cluster\" -> \"hello-world/workload-a[Deployment]\" [label=\"TCP 8050\", style=dashed, color=red3, fontcolor=red3];"
+    ), "{dot}");
+    let html = stdout(&palisade(&["list", "-f", &manifests, "--exposure", "-o", "html"]));
+    assert!(html.contains("<line class=\"exposure\"") && html.contains("<h2>Exposure</h2>"));
+}
+
+#[test]
+fn focus_workloads_narrow_the_list() {
+    let dir = "conformance/netpol-analyzer-exposure/onlineboutique_workloads_focus_workload_emailservice_connlist";
+    let o = palisade(&["list", "-f", &format!("{dir}/manifests"), "--focus-workload", "emailservice"]);
+    assert_eq!(o.status.code(), Some(0));
+    let expected = std::fs::read_to_string(format!("{}/../../{dir}/expected.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(stdout(&o).trim_end(), expected.trim_end());
+    let none = palisade(&["list", "-f", &format!("{dir}/manifests"), "--focus-workload", "nope"]);
+    assert_eq!(stdout(&none), "");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no workload named nope"));
+}

@@ -4,6 +4,7 @@ mod agent;
 mod analysis;
 mod deploy;
 mod live;
+mod reading;
 mod tutorials;
 mod ui;
 
@@ -41,7 +42,7 @@ fn broken_yaml_gets_line_and_column() {
     let o = palisade(&["validate", "-f", "crates/cli/tests/it/fixtures/broken.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.starts_with("crates/cli/tests/it/fixtures/broken.yaml: line "), "{out}");
+    assert!(out.starts_with("crates/cli/tests/it/fixtures/broken.yaml#1: line 5 column "), "{out}");
 }
 
 #[test]
