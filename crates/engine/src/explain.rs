@@ -201,6 +201,24 @@ fn side_title(side: &Side) -> String {
 }
 
 fn write_side(w: &mut String, index: &Index, side: &Side, other: &Endpoint, family: IpFamily) -> fmt::Result {
+    if side.decided_by.is_some() {
+        let title = side_title(side);
+        return crate::cnp::explain::write_tier_side(w, index, side, &title, &mut |w, lead| {
+            write_np_side(w, index, side, other, family, lead)
+        });
+    }
+    write_np_side(w, index, side, other, family, "")
+}
+
+/// NetworkPolicy's account of a side; `lead` tells what came before (the Admin tier's outcome).
+fn write_np_side(
+    w: &mut String,
+    index: &Index,
+    side: &Side,
+    other: &Endpoint,
+    family: IpFamily,
+    lead: &str,
+) -> fmt::Result {
     let title = side_title(side);
     if let Some(why) = &side.exempt {
         return writeln!(w, "{title}: allowed: {why}");
@@ -214,13 +232,13 @@ fn write_side(w: &mut String, index: &Index, side: &Side, other: &Endpoint, fami
     }
     let by: Vec<String> = side.selected_by.iter().map(ToString::to_string).collect();
     if let Some(m) = &side.admitted_by {
-        writeln!(w, "{title}: allowed: isolated by {}", by.join(", "))?;
+        writeln!(w, "{title}: allowed: {lead}isolated by {}", by.join(", "))?;
         writeln!(w, "  admitted by {} {}", m.policy, m.rule_path())?;
         writeln!(w, "    peer: {}: {}", m.peer_path(), peer_text(index, m))?;
         writeln!(w, "    port: {}: {}", m.port_path(), port_text(index, m))?;
         return Ok(());
     }
-    writeln!(w, "{title}: DENIED: isolated by {}, and no rule admits the connection", by.join(", "))?;
+    writeln!(w, "{title}: DENIED: {lead}isolated by {}, and no rule admits the connection", by.join(", "))?;
     if side.near_misses.is_empty() {
         let any_rules = side
             .selected_by

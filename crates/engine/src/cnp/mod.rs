@@ -5,6 +5,7 @@
 //! (`Allow` = `Accept`, the BaselineAdminNetworkPolicy is a Baseline policy sorted after every Baseline
 //! ClusterNetworkPolicy).
 
+pub mod explain;
 pub mod lower;
 pub mod tiers;
 pub mod types;
