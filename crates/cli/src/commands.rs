@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use palisade_conformance::engine::EngineBackend;
-use palisade_conformance::{Backend, Case, ClusterSource, Outcome, parse_cluster, run_case};
+use palisade_conformance::{
+    Backend, Case, ClusterSource, Outcome, parse_cluster, parse_cluster_objects, run_case_with,
+};
+use palisade_engine::cnp::ClusterObject;
 use palisade_engine::explain::explain_policy;
 use palisade_engine::{Connection, Endpoint, Index, IpFamily, Object, ObjectKey, Protocol};
 use serde_json::json;
@@ -290,6 +293,9 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
             writeln!(out, "{l}")?;
         }
     }
+    for (_, l) in &input.cluster_findings {
+        writeln!(out, "{l}")?;
+    }
     for s in &input.loaded.skipped {
         eprintln!("note: {s}");
     }
@@ -297,9 +303,12 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let count = |k: &str| input.loaded.objects.iter().filter(|o| o.value.kind() == k).count();
+    let tiers = input.loaded.cluster_objects.iter().filter(|o| o.value.as_policy().is_some()).count();
+    let tiers =
+        if tiers > 0 { format!(", {tiers} ClusterNetworkPolicies (and v1alpha1 kinds)") } else { String::new() };
     writeln!(
         out,
-        "valid: {} NetworkPolicies, {} Pods, {} Namespaces",
+        "valid: {} NetworkPolicies, {} Pods, {} Namespaces{tiers}",
         count("NetworkPolicy"),
         count("Pod"),
         count("Namespace")
@@ -376,13 +385,35 @@ fn matrix(
 fn explain(files: &[PathBuf], policy: Option<&str>) -> Result<ExitCode> {
     let input = input::cluster(files)?;
     input::report(&input);
+    // A bare name is a cluster-scoped tier policy (ClusterNetworkPolicy and the v1alpha1 kinds).
+    let tier_wanted = policy.filter(|p| !p.contains('/'));
     let wanted = match policy {
-        Some(p) => Some(ObjectKey::parse(p).with_context(|| format!("{p:?}: expected NAMESPACE/POLICY"))?),
-        None => None,
+        Some(p) if tier_wanted.is_none() => {
+            Some(ObjectKey::parse(p).with_context(|| format!("{p:?}: expected NAMESPACE/POLICY or NAME"))?)
+        }
+        _ => None,
     };
     let mut out = std::io::stdout().lock();
     let mut shown = 0;
+    for o in input.cluster.cluster_objects() {
+        if o.as_policy().is_none() || tier_wanted.is_some_and(|n| n != o.name()) || wanted.is_some() {
+            continue;
+        }
+        if shown > 0 {
+            writeln!(out)?;
+        }
+        out.write_all(palisade_engine::cnp::explain::explain_tier_policy(o).as_bytes())?;
+        shown += 1;
+    }
+    if let Some(n) = tier_wanted
+        && shown == 0
+    {
+        bail!("clusternetworkpolicies {n:?} not found");
+    }
     for (key, np) in input.cluster.policies() {
+        if tier_wanted.is_some() {
+            break;
+        }
         if wanted.as_ref().is_some_and(|w| w != key) {
             continue;
         }
@@ -633,22 +664,24 @@ pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml")).collect())
 }
 
-/// Reads a case and its cluster (`cluster: NAME` is `../clusters/NAME.yaml` beside the case's folder).
-pub fn read_case(path: &Path) -> Result<(Case, Vec<Object>)> {
+/// Reads a case and its cluster (`cluster: NAME` is `../clusters/NAME.yaml` beside the case's folder), with
+/// the cluster file's cluster-scoped objects (Nodes).
+pub fn read_case(path: &Path) -> Result<(Case, Vec<Object>, Vec<ClusterObject>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let source = path.display().to_string();
     let case = Case::parse(&source, &text)?;
-    let cluster = match &case.cluster {
-        ClusterSource::Inline(objects) => objects.clone(),
+    let (cluster, cluster_objects) = match &case.cluster {
+        ClusterSource::Inline(objects) => (objects.clone(), Vec::new()),
         ClusterSource::Named(name) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             let file = dir.join("..").join("clusters").join(format!("{name}.yaml"));
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("{source}: cluster {name:?}: reading {}", file.display()))?;
-            parse_cluster(&file.display().to_string(), &text)?
+            let source = file.display().to_string();
+            (parse_cluster(&source, &text)?, parse_cluster_objects(&source, &text)?)
         }
     };
-    Ok((case, cluster))
+    Ok((case, cluster, cluster_objects))
 }
 
 /// Runs cases with a backend and prints PASS/FAIL lines and the tally; exit 0 only if all pass.
@@ -657,7 +690,7 @@ pub fn run_cases(paths: &[PathBuf], backend: &mut dyn Backend) -> Result<ExitCod
     let (mut passed, mut failed) = (0, 0);
     for file in case_files(paths)? {
         let outcome = match read_case(&file) {
-            Ok((case, cluster)) => run_case(&case, &cluster, backend),
+            Ok((case, cluster, cluster_objects)) => run_case_with(&case, &cluster, &cluster_objects, backend),
             Err(e) => Outcome {
                 id: file.display().to_string(),
                 probes: 0,

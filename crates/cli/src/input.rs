@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use palisade_engine::cnp::validate::validate_cluster_object;
 use palisade_engine::field::FieldError;
 use palisade_engine::validate::validate_network_policy;
 use palisade_engine::{Cluster, Loaded, Object, Origin, load_str};
@@ -73,6 +74,9 @@ pub struct Input {
     pub loaded: Loaded,
     pub cluster: Cluster,
     pub rejected: Vec<Rejected>,
+    /// Tier policies the apiserver would reject (left out), and Palisade's stricter findings on the ones kept,
+    /// one line each.
+    pub cluster_findings: Vec<(bool, String)>,
 }
 
 impl Input {
@@ -80,12 +84,13 @@ impl Input {
     pub fn diagnostics(&self) -> Vec<String> {
         let mut out: Vec<String> = self.loaded.errors.iter().map(|e| format!("error: {e}")).collect();
         out.extend(self.rejected.iter().flat_map(|r| r.lines().map(|l| format!("error: {l}")).collect::<Vec<_>>()));
+        out.extend(self.cluster_findings.iter().map(|(e, l)| format!("{}: {l}", if *e { "error" } else { "warning" })));
         out.extend(self.loaded.skipped.iter().map(|s| format!("note: {s}")));
         out
     }
 
     pub fn has_errors(&self) -> bool {
-        !self.loaded.errors.is_empty() || !self.rejected.is_empty()
+        !self.loaded.errors.is_empty() || !self.rejected.is_empty() || self.cluster_findings.iter().any(|(e, _)| *e)
     }
 }
 
@@ -104,7 +109,21 @@ pub fn cluster(paths: &[PathBuf]) -> Result<Input> {
         }
         cluster.apply(o.value.clone());
     }
-    Ok(Input { loaded, cluster, rejected })
+    // ClusterNetworkPolicies and their v1alpha1 predecessors: what the apiserver would reject is left out;
+    // a selector only Palisade refuses is reported and the policy kept (it matches nothing where it is bad).
+    let mut cluster_findings = Vec::new();
+    for o in &loaded.cluster_objects {
+        let errors = validate_cluster_object(&o.value);
+        let refused = errors.iter().any(|e| !e.stricter);
+        for e in &errors {
+            let line = format!("{}: {} {}: {e}", o.origin, o.value.type_meta().1, o.value.name());
+            cluster_findings.push((refused, line));
+        }
+        if !refused {
+            cluster.apply_cluster(o.value.clone());
+        }
+    }
+    Ok(Input { loaded, cluster, rejected, cluster_findings })
 }
 
 /// Prints diagnostics on stderr.
