@@ -93,6 +93,31 @@ fn get_tables_like_kubectl() {
     insta::assert_snapshot!(stdout(&o));
 }
 
+const TIERS: &str = "crates/engine/src/cnp/testdata/tiers.yaml";
+
+#[test]
+fn check_names_the_tier_policy_rule_and_action() {
+    let o = palisade(&["check", "-f", TIERS, "--from", "y/b", "--to", "x/a", "--port", "80", "--protocol", "TCP"]);
+    assert_eq!(o.status.code(), Some(1));
+    let allowed = palisade(&["check", "-f", TIERS, "--from", "x/a", "--to", "y/b", "--port", "53", "--protocol", "UDP"]);
+    insta::assert_snapshot!(format!("{}\n{}", stdout(&o), stdout(&allowed)));
+}
+
+#[test]
+fn explain_a_cluster_network_policy_by_name() {
+    let o = palisade(&["explain", "-f", TIERS, "also-ten"]);
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn cluster_network_policy_corpus_passes_on_the_engine() {
+    let o = palisade(&["conformance", "conformance/cluster-network-policy"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.ends_with("29 passed, 0 failed\n"), "{out}");
+}
+
 #[test]
 fn conformance_corpus_passes_on_the_engine() {
     let o = palisade(&["conformance", "conformance/upstream-e2e", "conformance/seeds"]);
