@@ -99,8 +99,8 @@ const TIERS: &str = "crates/engine/src/cnp/testdata/tiers.yaml";
 fn check_names_the_tier_policy_rule_and_action() {
     let o = palisade(&["check", "-f", TIERS, "--from", "y/b", "--to", "x/a", "--port", "80", "--protocol", "TCP"]);
     assert_eq!(o.status.code(), Some(1));
-    let allowed = palisade(&["check", "-f", TIERS, "--from", "x/a", "--to", "y/b", "--port", "53", "--protocol", "UDP"]);
-    insta::assert_snapshot!(format!("{}\n{}", stdout(&o), stdout(&allowed)));
+    let second = palisade(&["check", "-f", TIERS, "--from", "x/a", "--to", "y/b", "--port", "53", "--protocol", "UDP"]);
+    insta::assert_snapshot!(format!("{}\n{}", stdout(&o), stdout(&second)));
 }
 
 #[test]
