@@ -11,6 +11,7 @@ pub mod lint;
 pub mod model;
 pub mod ports;
 pub mod render;
+pub mod tierlint;
 
 pub use connlist::{Connection, connlist, render_txt};
 pub use model::{Model, Workload};

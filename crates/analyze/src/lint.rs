@@ -547,6 +547,7 @@ pub fn lint(model: &Model) -> Vec<Finding> {
             }
         }
     }
+    out.extend(crate::tierlint::lint_tiers(model));
     out
 }
 

@@ -59,6 +59,8 @@ pub struct Model {
     pub workloads: Vec<Workload>,
     pub policies: Vec<(Origin, NetworkPolicy)>,
     pub services: Vec<Service>,
+    /// ClusterNetworkPolicies, AdminNetworkPolicies and the BaselineAdminNetworkPolicy (for `lint`).
+    pub tier_policies: Vec<(Origin, palisade_engine::cnp::ClusterObject)>,
 }
 
 fn labels_at(v: &Value) -> Labels {
@@ -89,6 +91,7 @@ impl Model {
     pub fn from_loaded(loaded: &Loaded) -> Model {
         let mut m = Model::default();
         let mut by_owner: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        m.tier_policies = crate::tierlint::tier_objects(loaded);
         for o in &loaded.objects {
             match &o.value {
                 Object::Namespace(ns) => {
