@@ -58,10 +58,16 @@ where
     // list), so whoever wrote to the API can wait until this node enforces it (the sandbox does).
     let mut newest: u64 = 0;
     let rv = |o: &K| o.meta().resource_version.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut lists = 0u64;
     while let Some(ev) = stream.next().await {
         let mut revision = None;
         let change = match ev {
             Ok(WatchEvent::Init) => {
+                if lists > 0 {
+                    // The watch could not resume (410 Gone: history compacted past our version).
+                    tracing::info!(kind = ?kind, "the watch could not resume; listed again");
+                }
+                lists += 1;
                 listing.clear();
                 continue;
             }

@@ -55,6 +55,19 @@ pub enum SandboxCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
+    /// Inject a fault into the sandbox's control plane, to see what clients and agents do: `restart-api`
+    /// (every API connection ends and new ones are refused for `--down`), `drop-watches` (every watch ends;
+    /// clients resume), `compact` (history forgotten and watches ended: a resume gets 410 Gone, clients list
+    /// again).
+    Fault {
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(value_enum)]
+        fault: FaultKind,
+        /// How long a restarting API server refuses connections.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        down: Duration,
+    },
     /// Run a program of this machine inside a pod's network namespace (with the pod's resolver), as
     /// `kubectl exec` does: `palisade sandbox exec [-n NS] POD|deploy/NAME -- CMD...`. Exits with its code.
     Exec {
@@ -219,6 +232,14 @@ const SETTLE: Duration = Duration::from_secs(60);
 
 fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?.block_on(f)
+}
+
+/// The faults `sandbox fault` injects.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FaultKind {
+    RestartApi,
+    DropWatches,
+    Compact,
 }
 
 fn pod_resource() -> &'static palisade_cluster::resources::Resource {
@@ -426,6 +447,20 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 port,
                 kubelet_delay: Duration::from_millis(kubelet_delay_ms),
             })?;
+        }
+        SandboxCommand::Fault { name, fault, down } => {
+            use palisade_cluster::controlplane::{Fault, inject};
+            let fault = match fault {
+                FaultKind::RestartApi => Fault::RestartApi(down),
+                FaultKind::DropWatches => Fault::DropWatches,
+                FaultKind::Compact => Fault::Compact,
+            };
+            let dir = palisade_sandbox::run_root().join(&name);
+            if palisade_cluster::controlplane::read_ready(&dir).is_none() {
+                bail!("no sandbox named {name:?} is running (see `palisade sandbox up`)");
+            }
+            inject(&dir, fault)?;
+            writeln!(out, "injected {}", fault.line())?;
         }
         SandboxCommand::Kubeconfig { name } => {
             let path = palisade_cluster::controlplane::kubeconfig_file(&palisade_sandbox::run_root().join(&name));

@@ -47,6 +47,10 @@ pub struct ApiState {
     /// Bumped to end every open watch stream (fault tests: a dropped watch; clients resume from their last
     /// resourceVersion, and get `410 Gone` if the store was compacted past it).
     watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// Bumped when the API server "restarts": every connection ends at once.
+    restarts: tokio::sync::watch::Sender<u64>,
+    /// Until when a restarting API server refuses connections (closes them on accept).
+    down_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl ApiState {
@@ -59,7 +63,24 @@ impl ApiState {
             alloc: Mutex::new(()),
             bookmark_every: Duration::from_secs(5),
             watch_epoch: tokio::sync::watch::Sender::new(0),
+            restarts: tokio::sync::watch::Sender::new(0),
+            down_until: Mutex::new(None),
         })
+    }
+
+    /// Behaves as an API server restart (fault tests): every open connection ends (watches included), and
+    /// for `down` new connections are closed as soon as they are accepted. The store (etcd) keeps everything.
+    pub fn restart(&self, down: Duration) {
+        *self.down_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(std::time::Instant::now() + down);
+        self.restarts.send_modify(|e| *e += 1);
+    }
+
+    fn is_down(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|t| std::time::Instant::now() < t)
     }
 
     /// Ends every open watch stream, as an API server restart or a proxy timeout would.
@@ -159,17 +180,28 @@ pub async fn serve_tls(
     state: Arc<ApiState>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = router(state);
+    let app = router(state.clone());
     loop {
         let (tcp, _) = listener.accept().await?;
+        if state.is_down() {
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let mut restarted = state.restarts.subscribe();
         tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(tcp).await else { return };
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let svc = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).with_upgrades().await;
+            let serve = async {
+                let Ok(stream) = acceptor.accept(tcp).await else { return };
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let svc = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).with_upgrades().await;
+            };
+            // A restart ends the connection (dropping it closes the socket).
+            tokio::select! {
+                () = serve => {}
+                _ = restarted.changed() => {}
+            }
         });
     }
 }
@@ -360,7 +392,7 @@ async fn dispatch(
         (&Method::GET, Some(name), None) => {
             let obj = get(state, t, name)?;
             if wants_table(headers) {
-                return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, &[obj], "", now_secs())));
+                return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, [&obj], "", now_secs())));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -435,6 +467,7 @@ fn get(state: &ApiState, t: &Target, name: &str) -> ApiResult<Value> {
     state
         .store
         .get(&t.resource.key(), t.namespace.as_deref().unwrap_or(""), name)
+        .map(Arc::unwrap_or_clone)
         .ok_or_else(|| ApiError::not_found(t.resource, name))
 }
 
@@ -443,15 +476,26 @@ fn list(state: &ApiState, t: &Target, q: &Query, table: bool) -> ApiResult {
     let sel = label_selector(q)?;
     let fsel = field_selector(q)?;
     let (items, rv) = state.store.list(&r.key(), t.namespace.as_deref());
-    let items: Vec<Value> = items.into_iter().filter(|o| sel.matches(o) && fsel.matches(o)).collect();
+    let items = items.iter().map(|o| &**o).filter(|o| sel.matches(o) && fsel.matches(o));
     if table {
-        return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, &items, &rv.to_string(), now_secs())));
+        return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, items, &rv.to_string(), now_secs())));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(),
-                "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
-    ))
+    // Written out directly: the stored objects are not copied into one big document first.
+    let mut body = json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(),
+                          "metadata": {"resourceVersion": rv.to_string()}})
+    .to_string();
+    body.truncate(body.len() - 1);
+    body.push_str(",\"items\":[");
+    for (i, o) in items.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&o.to_string());
+    }
+    body.push_str("]}");
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
 /// Decodes a request body: JSON, YAML, or Kubernetes protobuf (kubectl 1.32's `create namespace|deployment`).
@@ -737,7 +781,7 @@ pub fn create(state: &ApiState, t: &Target, mut obj: Value, q: &Query) -> ApiRes
         }
         return Ok(obj);
     }
-    state.store.create(&r.key(), obj).map_err(|e| store_err(r, &name, e))
+    state.store.create(&r.key(), obj).map(Arc::unwrap_or_clone).map_err(|e| store_err(r, &name, e))
 }
 
 /// The annotation through which a manifest asks the sandbox's kubelet for pod addresses (its
@@ -798,7 +842,7 @@ fn update(state: &ApiState, t: &Target, name: &str, sub: Option<&str>, mut obj: 
     if q.get("dryRun").is_some() {
         return Ok(new);
     }
-    state.store.update(&r.key(), new, expected).map_err(|e| store_err(r, name, e))
+    state.store.update(&r.key(), new, expected).map(Arc::unwrap_or_clone).map_err(|e| store_err(r, name, e))
 }
 
 /// PATCH in every form kubectl sends; server-side apply creates what does not exist yet.
@@ -849,7 +893,7 @@ fn patch(
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         return Ok((set_replicas(state, t, name, replicas, q)?, false));
     }
-    let mut obj = live.clone();
+    let mut obj = (*live).clone();
     apply_patch_doc(&mut obj, &patch_doc, ctype, r.kind)?;
     // A patch that does not name a resourceVersion applies to whatever is stored.
     if patch_doc["metadata"].get("resourceVersion").is_none() {
@@ -912,7 +956,7 @@ fn set_replicas(state: &ApiState, t: &Target, name: &str, replicas: i64, q: &Que
     let out = if q.get("dryRun").is_some() {
         obj
     } else {
-        state.store.update(&r.key(), obj, None).map_err(|e| store_err(r, name, e))?
+        state.store.update(&r.key(), obj, None).map(Arc::unwrap_or_clone).map_err(|e| store_err(r, name, e))?
     };
     Ok(scale_of(r, &out))
 }
@@ -932,7 +976,7 @@ pub fn delete(state: &ApiState, t: &Target, name: &str, grace: Option<i64>, dry_
         return Ok(obj);
     }
     if !graceful {
-        return state.store.delete(&r.key(), ns, name).map_err(|e| store_err(r, name, e));
+        return state.store.delete(&r.key(), ns, name).map(Arc::unwrap_or_clone).map_err(|e| store_err(r, name, e));
     }
     if store::terminating(&obj) {
         return Ok(obj);
@@ -946,6 +990,7 @@ pub fn delete(state: &ApiState, t: &Target, name: &str, grace: Option<i64>, dry_
                 o["status"]["phase"] = json!("Terminating");
             }
         })
+        .map(Arc::unwrap_or_clone)
         .map_err(|e| store_err(r, name, e))
 }
 
@@ -969,7 +1014,7 @@ fn event_for(t: &Target, sel: &LabelSelector, fsel: &FieldSelector, ev: &store::
 
 fn watch_line(kind: &str, obj: &Value, table: bool, r: &Resource) -> Bytes {
     let object = if table {
-        let mut t = crate::table::table(r.kind, std::slice::from_ref(obj), "", now_secs());
+        let mut t = crate::table::table(r.kind, [obj], "", now_secs());
         t["columnDefinitions"] = Value::Null;
         t
     } else {

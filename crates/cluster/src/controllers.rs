@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -103,7 +104,7 @@ pub fn delete_pod(store: &Store, ns: &str, name: &str) {
 }
 
 /// Pods controlled by `owner`, not being deleted.
-fn owned_pods(store: &Store, owner: &Value) -> Vec<Value> {
+fn owned_pods(store: &Store, owner: &Value) -> Vec<Arc<Value>> {
     let (ns, _) = ns_name(owner);
     let id = uid(owner).to_owned();
     store
@@ -168,7 +169,7 @@ fn reconcile_deployment(store: &Store, d: &Value) {
     let hash = short_hash(template, 10);
     let want = replicas(d);
     let id = uid(d).to_owned();
-    let owned: Vec<Value> = store
+    let owned: Vec<Arc<Value>> = store
         .list("apps/replicasets", Some(&ns))
         .0
         .into_iter()
@@ -206,7 +207,7 @@ fn reconcile_deployment(store: &Store, d: &Value) {
                              "ownerReferences": [owner_ref(d, "Deployment", "apps/v1")]},
                 "spec": {"replicas": want, "selector": selector, "template": tpl}, "status": {"replicas": 0}});
             let _ = store.create("apps/replicasets", rs.clone());
-            store.get("apps/replicasets", &ns, &rs_name).unwrap_or(rs)
+            store.get("apps/replicasets", &ns, &rs_name).unwrap_or_else(|| Arc::new(rs))
         }
     };
     let current_ready = current["status"]["readyReplicas"].as_i64().unwrap_or(0);
@@ -278,7 +279,7 @@ fn reconcile_statefulset(store: &Store, s: &Value) {
     let want = replicas(s);
     let revision = format!("{name}-{}", short_hash(&s["spec"]["template"], 10));
     let pods = owned_pods(store, s);
-    let by_name: BTreeMap<String, &Value> = pods.iter().map(|p| (ns_name(p).1, p)).collect();
+    let by_name: BTreeMap<String, &Value> = pods.iter().map(|p| (ns_name(p).1, &**p)).collect();
     let mut all_ready_before = true;
     for i in 0..want {
         let pname = format!("{name}-{i}");
@@ -316,9 +317,12 @@ fn reconcile_statefulset(store: &Store, s: &Value) {
             delete_pod(store, &ns, &ns_name(p).1);
         }
     }
-    if pods.len() == want && pods.iter().all(pod_ready) {
-        let mut outdated: Vec<&Value> =
-            pods.iter().filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != json!(revision)).collect();
+    if pods.len() == want && pods.iter().all(|p| pod_ready(p)) {
+        let mut outdated: Vec<&Value> = pods
+            .iter()
+            .map(|p| &**p)
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != json!(revision))
+            .collect();
         outdated.sort_by_key(|p| std::cmp::Reverse(ns_name(p).1));
         if let Some(p) = outdated.first() {
             delete_pod(store, &ns, &ns_name(p).1);
@@ -343,7 +347,7 @@ fn reconcile_daemonset(store: &Store, ds: &Value, nodes: &[String]) {
     let revision = short_hash(&ds["spec"]["template"], 10);
     let pods = owned_pods(store, ds);
     for node in nodes {
-        let on: Vec<&Value> = pods.iter().filter(|p| p["spec"]["nodeName"] == json!(node)).collect();
+        let on: Vec<&Value> = pods.iter().map(|p| &**p).filter(|p| p["spec"]["nodeName"] == json!(node)).collect();
         if on.is_empty() && !terminating(ds) {
             let pname = format!("{name}-{}", random_suffix());
             let mut pod = pod_from_template(
@@ -383,7 +387,7 @@ fn reconcile_job(store: &Store, job: &Value) {
     let completions = job["spec"]["completions"].as_i64().unwrap_or(1).max(0);
     let parallelism = job["spec"]["parallelism"].as_i64().unwrap_or(1).max(0);
     let id = uid(job).to_owned();
-    let pods: Vec<Value> =
+    let pods: Vec<Arc<Value>> =
         store.list(PODS, Some(&ns)).0.into_iter().filter(|p| controller_uid(p) == Some(id.as_str())).collect();
     let succeeded = pods.iter().filter(|p| p["status"]["phase"] == "Succeeded").count() as i64;
     let failed = pods.iter().filter(|p| p["status"]["phase"] == "Failed").count() as i64;
@@ -484,7 +488,7 @@ fn reconcile_service(store: &Store, svc: &Value) {
     let (ns, name) = ns_name(svc);
     let selector = &svc["spec"]["selector"];
     let mine = |o: &Value| o["metadata"]["labels"]["kubernetes.io/service-name"] == json!(name);
-    let existing: Vec<Value> =
+    let existing: Vec<Arc<Value>> =
         store.list("discovery.k8s.io/endpointslices", Some(&ns)).0.into_iter().filter(|s| mine(s)).collect();
     if !selector.is_object() || selector.as_object().is_some_and(serde_json::Map::is_empty) {
         // Selectorless: endpoints are the user's to write.
@@ -492,7 +496,7 @@ fn reconcile_service(store: &Store, svc: &Value) {
     }
     let sel = LabelSelector::from_map(selector);
     let ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
-    let pods: Vec<Value> = store
+    let pods: Vec<Arc<Value>> = store
         .list(PODS, Some(&ns))
         .0
         .into_iter()
@@ -600,7 +604,7 @@ fn upsert(store: &Store, resource: &str, obj: Value) {
                     new["metadata"][f] = v.clone();
                 }
             }
-            if new != old {
+            if new != *old {
                 let _ = store.update(resource, new, None);
             }
         }
@@ -663,70 +667,318 @@ fn collect_garbage(store: &Store, uids: &BTreeSet<String>) {
     }
 }
 
-/// One pass of every controller over the whole store. Cheap enough at sandbox sizes, and level-triggered
-/// by construction: it only reads current state.
-pub fn reconcile_all(store: &Store) {
-    let nodes: Vec<String> = store.list("/nodes", None).0.iter().map(|n| ns_name(n).1).collect();
-    let mut uids = BTreeSet::new();
-    for r in [
-        "apps/deployments",
-        "apps/replicasets",
-        "apps/statefulsets",
-        "apps/daemonsets",
-        "batch/jobs",
-        "/replicationcontrollers",
-        "/services",
-    ] {
-        for o in store.list(r, None).0 {
-            uids.insert(uid(&o).to_owned());
+/// Workload resources, in the order a pass reconciles them (owners before what they own).
+const WORKLOADS: &[&str] = &[
+    "apps/deployments",
+    "apps/replicasets",
+    "/replicationcontrollers",
+    "apps/statefulsets",
+    "apps/daemonsets",
+    "batch/jobs",
+];
+
+/// Resources whose objects own others (their uids keep dependents alive).
+const OWNERS: &[&str] = &[
+    "apps/deployments",
+    "apps/replicasets",
+    "apps/statefulsets",
+    "apps/daemonsets",
+    "batch/jobs",
+    "/replicationcontrollers",
+    "/services",
+];
+
+/// The resource of an owner reference's kind, for the kinds whose controllers run here.
+fn owner_resource(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Deployment" => "apps/deployments",
+        "ReplicaSet" => "apps/replicasets",
+        "ReplicationController" => "/replicationcontrollers",
+        "StatefulSet" => "apps/statefulsets",
+        "DaemonSet" => "apps/daemonsets",
+        "Job" => "batch/jobs",
+        "Service" => "/services",
+        _ => return None,
+    })
+}
+
+/// What the controllers look at again: the objects a change concerns, as a work queue holds them
+/// (deduplicated; each controller reads current state when it gets to the key, as Kubernetes' do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Work {
+    /// `(resource, namespace, name)` of workloads, Services and Namespaces to reconcile.
+    objects: BTreeSet<(&'static str, String, String)>,
+    /// Pods may be waiting for a node.
+    schedule: bool,
+    /// Something with dependents may be gone.
+    garbage: bool,
+    /// The set of nodes changed: every DaemonSet.
+    daemonsets: bool,
+    /// Everything (start, or events were missed).
+    all: bool,
+}
+
+impl Work {
+    pub fn is_empty(&self) -> bool {
+        *self == Work::default()
+    }
+
+    /// Everything, as after a missed event.
+    pub fn everything() -> Work {
+        Work { all: true, ..Work::default() }
+    }
+
+    /// Adds what one event concerns.
+    pub fn add(&mut self, store: &Store, ev: &crate::store::Event) {
+        let versions = std::iter::once(&*ev.object).chain(ev.old.as_deref());
+        if ev.kind == crate::store::EventType::Deleted {
+            self.garbage = true;
+        }
+        for o in versions {
+            for r in o["metadata"]["ownerReferences"].as_array().into_iter().flatten() {
+                if let (Some(res), Some(name)) = (r["kind"].as_str().and_then(owner_resource), r["name"].as_str()) {
+                    self.objects.insert((res, ev.namespace.clone(), name.to_owned()));
+                }
+            }
+        }
+        let resource = ev.resource.as_str();
+        if let Some(r) = OWNERS.iter().chain(["/namespaces"].iter()).find(|r| **r == resource) {
+            self.objects.insert((r, ev.namespace.clone(), ev.name.clone()));
+        }
+        match resource {
+            PODS => {
+                let pod = &ev.object;
+                if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+                    self.schedule = true;
+                }
+                // The Services whose selector matches the pod now or did before.
+                for svc in store.list("/services", Some(&ev.namespace)).0 {
+                    let selector = &svc["spec"]["selector"];
+                    if selector.as_object().is_none_or(|m| m.is_empty()) {
+                        continue;
+                    }
+                    let sel = LabelSelector::from_map(selector);
+                    if sel.matches(pod) || ev.old.as_deref().is_some_and(|o| sel.matches(o)) {
+                        self.objects.insert(("/services", ev.namespace.clone(), ns_name(&svc).1));
+                    }
+                }
+                if store.get("/namespaces", "", &ev.namespace).is_some_and(|n| terminating(&n)) {
+                    self.objects.insert(("/namespaces", String::new(), ev.namespace.clone()));
+                }
+            }
+            "/nodes" => {
+                self.daemonsets = true;
+                self.schedule = true;
+            }
+            _ => {}
         }
     }
-    collect_garbage(store, &uids);
-    for d in store.list("apps/deployments", None).0 {
-        reconcile_deployment(store, &d);
+}
+
+/// Reconciles what `work` names (everything when it says so). Level-triggered: each controller reads the
+/// current state of its object; its own writes come back as events and settle.
+pub fn reconcile(store: &Store, work: &Work) {
+    let nodes: Vec<String> = store.list("/nodes", None).0.iter().map(|n| ns_name(n).1).collect();
+    if work.all || work.garbage {
+        let mut uids = BTreeSet::new();
+        for r in OWNERS {
+            store.for_each(r, |o| {
+                uids.insert(uid(o).to_owned());
+            });
+        }
+        collect_garbage(store, &uids);
     }
-    for rs in store.list("apps/replicasets", None).0 {
-        reconcile_replicas(store, "apps/replicasets", &rs, "ReplicaSet", "apps/v1");
+    let chosen = |resource: &'static str| -> Vec<Arc<Value>> {
+        if work.all || (resource == "apps/daemonsets" && work.daemonsets) {
+            return store.list(resource, None).0;
+        }
+        work.objects
+            .iter()
+            .filter(|(r, _, _)| *r == resource)
+            .filter_map(|(r, ns, name)| store.get(r, ns, name))
+            .collect()
+    };
+    for r in WORKLOADS {
+        for o in chosen(r) {
+            match *r {
+                "apps/deployments" => reconcile_deployment(store, &o),
+                "apps/replicasets" => reconcile_replicas(store, r, &o, "ReplicaSet", "apps/v1"),
+                "/replicationcontrollers" => reconcile_replicas(store, r, &o, "ReplicationController", "v1"),
+                "apps/statefulsets" => reconcile_statefulset(store, &o),
+                "apps/daemonsets" => reconcile_daemonset(store, &o, &nodes),
+                _ => reconcile_job(store, &o),
+            }
+        }
     }
-    for rc in store.list("/replicationcontrollers", None).0 {
-        reconcile_replicas(store, "/replicationcontrollers", &rc, "ReplicationController", "v1");
+    if work.all || work.schedule {
+        schedule(store, &nodes);
     }
-    for s in store.list("apps/statefulsets", None).0 {
-        reconcile_statefulset(store, &s);
-    }
-    for ds in store.list("apps/daemonsets", None).0 {
-        reconcile_daemonset(store, &ds, &nodes);
-    }
-    for j in store.list("batch/jobs", None).0 {
-        reconcile_job(store, &j);
-    }
-    schedule(store, &nodes);
-    for s in store.list("/services", None).0 {
+    for s in chosen("/services") {
         reconcile_service(store, &s);
     }
-    for n in store.list("/namespaces", None).0 {
+    for n in chosen("/namespaces") {
         reconcile_namespace(store, &n);
     }
 }
 
-/// Runs the controllers whenever the store changes (coalescing bursts), until the store's channel closes.
+/// One pass of every controller over the whole store (the start, and a periodic resync).
+pub fn reconcile_all(store: &Store) {
+    reconcile(store, &Work::everything());
+}
+
+/// How often every object is reconciled regardless of events, as informers resync.
+const RESYNC: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs the controllers on what each change concerns (coalescing bursts), until the store's channel closes.
 pub async fn run(store: Store) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let Ok((_, mut rx)) = store.watch(0) else { return };
-    reconcile_all(&store);
+    let mut work = Work::everything();
     loop {
-        match rx.recv().await {
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        if !work.is_empty() {
+            let s = store.clone();
+            let w = std::mem::take(&mut work);
+            let _ = tokio::task::spawn_blocking(move || reconcile(&s, &w)).await;
         }
-        // Coalesce what arrives together, then one pass (its own writes wake the next pass, which settles).
+        match tokio::time::timeout(RESYNC, rx.recv()).await {
+            Err(_) => work = Work::everything(),
+            Ok(Ok(ev)) => work.add(&store, &ev),
+            Ok(Err(RecvError::Lagged(_))) => work = Work::everything(),
+            Ok(Err(RecvError::Closed)) => return,
+        }
+        // Coalesce what arrives together into one pass.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        while rx.try_recv().is_ok() {}
-        let s = store.clone();
-        let _ = tokio::task::spawn_blocking(move || reconcile_all(&s)).await;
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => work.add(&store, &ev),
+                Err(TryRecvError::Lagged(_)) => work = Work::everything(),
+                Err(TryRecvError::Closed) => return,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
     }
 }
 
 /// For callers that need to tell a missing object from a conflict.
 pub fn is_not_found(e: &StoreError) -> bool {
     matches!(e, StoreError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventType;
+
+    fn deployment(name: &str, replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}},
+                                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    }
+
+    fn service(name: &str, app: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+               "spec": {"selector": {"app": app}, "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}})
+    }
+
+    /// Runs the controllers on the work each event brings until nothing is left (as `run` does).
+    fn settle(store: &Store, from: u64) -> u64 {
+        let mut seen = from;
+        for _ in 0..50 {
+            let (events, _) = store.watch(seen).unwrap();
+            if events.is_empty() {
+                return seen;
+            }
+            let mut work = Work::default();
+            for e in &events {
+                work.add(store, e);
+                seen = e.rv;
+            }
+            reconcile(store, &work);
+        }
+        panic!("the controllers did not settle");
+    }
+
+    #[test]
+    fn a_deployment_gets_a_replicaset_and_named_pods_owned_in_turn() {
+        let store = Store::new(10_000);
+        store.create("/nodes", json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-0"}})).unwrap();
+        let start = store.current_rv();
+        store.create("apps/deployments", deployment("web", 3)).unwrap();
+        settle(&store, start);
+        let rs = store.list("apps/replicasets", Some("default")).0;
+        assert_eq!(rs.len(), 1);
+        let rs_name = ns_name(&rs[0]).1;
+        let hash = rs[0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_owned();
+        assert_eq!(rs_name, format!("web-{hash}"));
+        let pods = store.list(PODS, Some("default")).0;
+        assert_eq!(pods.len(), 3);
+        for p in &pods {
+            assert!(ns_name(p).1.starts_with(&format!("{rs_name}-")), "{}", ns_name(p).1);
+            assert_eq!(controller_uid(p), Some(uid(&rs[0])));
+            assert_eq!(p["spec"]["nodeName"], "node-0", "the scheduler bound it");
+        }
+    }
+
+    #[test]
+    fn a_pod_event_concerns_its_owner_and_the_services_selecting_it_only() {
+        let store = Store::new(10_000);
+        store
+            .create("/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}))
+            .unwrap();
+        store.create("/services", service("web", "web")).unwrap();
+        store.create("/services", service("db", "db")).unwrap();
+        let from = store.current_rv();
+        store
+            .create(
+                PODS,
+                json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web"},
+                                    "ownerReferences": [{"kind": "ReplicaSet", "name": "web-abc", "uid": "u1", "controller": true}]},
+                       "spec": {"nodeName": "node-0"}}),
+            )
+            .unwrap();
+        let (events, _) = store.watch(from).unwrap();
+        let mut work = Work::default();
+        work.add(&store, &events[0]);
+        let objects: Vec<_> = work.objects.iter().map(|(r, ns, n)| format!("{r} {ns}/{n}")).collect();
+        assert_eq!(objects, ["/services default/web", "apps/replicasets default/web-abc"]);
+        assert!(!work.schedule, "the pod is bound already");
+        assert!(!work.garbage && !work.all);
+        // Deleting it may leave dependents without an owner: garbage collection runs.
+        store.delete(PODS, "default", "web-1").unwrap();
+        let (events, _) = store.watch(events[0].rv).unwrap();
+        assert_eq!(events[0].kind, EventType::Deleted);
+        let mut work = Work::default();
+        work.add(&store, &events[0]);
+        assert!(work.garbage);
+    }
+
+    #[test]
+    fn a_service_lists_its_ready_pods_in_an_endpointslice() {
+        let store = Store::new(10_000);
+        store.create("/nodes", json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-0"}})).unwrap();
+        let start = store.current_rv();
+        store.create("apps/deployments", deployment("web", 2)).unwrap();
+        store.create("/services", service("web", "web")).unwrap();
+        let mut seen = settle(&store, start);
+        // The kubelet's part: the pods run and are ready.
+        for (i, p) in store.list(PODS, Some("default")).0.iter().enumerate() {
+            let status = json!({"phase": "Running", "podIP": format!("10.244.0.{}", i + 10),
+                                "conditions": [{"type": "Ready", "status": "True"}]});
+            store.modify(PODS, "default", &ns_name(p).1, |o| o["status"] = status).unwrap();
+        }
+        seen = settle(&store, seen);
+        let slices = store.list("discovery.k8s.io/endpointslices", Some("default")).0;
+        assert_eq!(slices.len(), 1);
+        let mut addrs: Vec<&str> =
+            slices[0]["endpoints"].as_array().unwrap().iter().map(|e| e["addresses"][0].as_str().unwrap()).collect();
+        addrs.sort_unstable();
+        assert_eq!(addrs, ["10.244.0.10", "10.244.0.11"]);
+        // Scaled down to one: the slice follows.
+        store.modify("apps/deployments", "default", "web", |d| d["spec"]["replicas"] = json!(1)).unwrap();
+        settle(&store, seen);
+        let live = store.list(PODS, Some("default")).0.into_iter().filter(|p| !terminating(p)).count();
+        assert_eq!(live, 1);
+    }
 }

@@ -65,6 +65,97 @@ pub fn kubeconfig_file(dir: &Path) -> PathBuf {
     dir.join("kubeconfig")
 }
 
+/// The control plane's own socket (root only, in the sandbox's run directory): faults injected on request,
+/// to test what clients and agents do when the API server restarts, a watch drops, or history is compacted.
+pub fn control_socket(dir: &Path) -> PathBuf {
+    dir.join("control.sock")
+}
+
+/// A fault the control plane injects on request (`palisade sandbox fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Every API connection ends (watches included) and, for this long, new ones are closed on accept.
+    RestartApi(Duration),
+    /// Every open watch stream ends; clients resume from their last resourceVersion.
+    DropWatches,
+    /// The store forgets its event window (as etcd's compaction) and every watch ends: a resume gets
+    /// `410 Gone`, and clients must list again.
+    Compact,
+}
+
+impl Fault {
+    /// The request line on the control socket.
+    pub fn line(self) -> String {
+        match self {
+            Fault::RestartApi(d) => format!("restart-api {}", d.as_millis()),
+            Fault::DropWatches => "drop-watches".into(),
+            Fault::Compact => "compact".into(),
+        }
+    }
+
+    pub fn parse(line: &str) -> Option<Fault> {
+        let mut words = line.split_whitespace();
+        let f = match (words.next()?, words.next()) {
+            ("restart-api", ms) => Fault::RestartApi(Duration::from_millis(ms.map_or(Some(1000), |m| m.parse().ok())?)),
+            ("drop-watches", None) => Fault::DropWatches,
+            ("compact", None) => Fault::Compact,
+            _ => return None,
+        };
+        words.next().is_none().then_some(f)
+    }
+}
+
+/// Asks the running control plane of the sandbox in `dir` to inject `fault`.
+pub fn inject(dir: &Path, fault: Fault) -> Result<(), ControlPlaneError> {
+    use std::io::{BufRead, BufReader};
+    let path = control_socket(dir);
+    let mut s =
+        std::os::unix::net::UnixStream::connect(&path).map_err(io(format!("connecting to {}", path.display())))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(io("waiting for the control plane"))?;
+    writeln!(s, "{}", fault.line()).map_err(io("asking the control plane"))?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).map_err(io("waiting for the control plane"))?;
+    if answer.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(ControlPlaneError::Io {
+            what: "the control plane refused the fault".into(),
+            source: std::io::Error::other(answer.trim().to_owned()),
+        })
+    }
+}
+
+/// Answers fault requests on the control socket.
+async fn serve_control(listener: tokio::net::UnixListener, state: Arc<ApiState>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    while let Ok((stream, _)) = listener.accept().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(r).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let answer = match Fault::parse(&line) {
+                Some(f) => {
+                    tracing::info!(fault = ?f, "injecting a fault");
+                    match f {
+                        Fault::RestartApi(down) => state.restart(down),
+                        Fault::DropWatches => state.drop_watches(),
+                        Fault::Compact => {
+                            state.store.compact();
+                            state.drop_watches();
+                        }
+                    }
+                    "ok\n".to_owned()
+                }
+                None => format!("unknown fault {:?}: restart-api [MS], drop-watches or compact\n", line.trim()),
+            };
+            let _ = w.write_all(answer.as_bytes()).await;
+        });
+    }
+}
+
 /// The sandbox's node names.
 pub fn node_names(nodes: Option<usize>) -> Vec<String> {
     (0..nodes.unwrap_or(1)).map(palisade_sandbox::node_name).collect()
@@ -351,6 +442,14 @@ pub fn run(config: Config) -> Result<(), ControlPlaneError> {
                 });
             }
         }
+        let sock = control_socket(&dir);
+        let _ = std::fs::remove_file(&sock);
+        let control = tokio::net::UnixListener::bind(&sock).map_err(io(format!("binding {}", sock.display())))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
+        }
+        tokio::spawn(serve_control(control, state.clone()));
         tokio::spawn(async move {
             if let Err(e) = crate::apiserver::serve_tls(listener, tls, state).await {
                 tracing::error!(error = %e, "the API server stopped");

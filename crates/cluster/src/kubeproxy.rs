@@ -45,6 +45,7 @@ pub fn services(store: &Store) -> Vec<Service> {
         }
         let mine: Vec<&Value> = slices
             .iter()
+            .map(|s| &**s)
             .filter(|s| {
                 s["metadata"]["namespace"] == ns.as_str()
                     && s["metadata"]["labels"]["kubernetes.io/service-name"] == name.as_str()

@@ -35,10 +35,11 @@ pub struct Event {
     pub resource: String,
     pub namespace: String,
     pub name: String,
-    /// The object after the change (for a deletion, the last state, with the deletion's resourceVersion).
-    pub object: Value,
+    /// The object after the change (for a deletion, the last state, with the deletion's resourceVersion);
+    /// shared with the store, so the event window costs only the versions no longer current.
+    pub object: Arc<Value>,
     /// The object before the change (watches with selectors need it to tell "stopped matching").
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
 /// Why the store refused.
@@ -63,7 +64,7 @@ pub type Subscription = broadcast::Receiver<Arc<Event>>;
 
 struct Inner {
     rv: u64,
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Arc<Value>>,
     history: VecDeque<Arc<Event>>,
     /// Watches may resume from this version or later (the oldest one whose successors are all in `history`).
     oldest: u64,
@@ -95,7 +96,7 @@ fn key(resource: &str, namespace: &str, name: &str) -> Key {
 }
 
 /// The objects of `resource` (in `namespace` if given), in key order.
-fn objects_of(g: &Inner, resource: &str, namespace: Option<&str>) -> Vec<Value> {
+fn objects_of(g: &Inner, resource: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
     let start = key(resource, namespace.unwrap_or(""), "");
     g.objects
         .range(start..)
@@ -145,14 +146,24 @@ fn set_rv(o: &mut Value, rv: u64) {
     }
 }
 
-/// What of an object is compared to decide whether an update changed anything.
-fn without_rv(o: &Value) -> Value {
-    let mut o = o.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-    }
-    o
+/// Whether an update changes nothing but `metadata.resourceVersion` and `metadata.managedFields` (compared
+/// in place: no copies of either object).
+fn same_but_version(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a == b };
+    let ignored = |k: &str| k == "resourceVersion" || k == "managedFields";
+    let meta_equal = |x: &Value, y: &Value| match (x.as_object(), y.as_object()) {
+        (Some(x), Some(y)) => {
+            x.iter().filter(|(k, _)| !ignored(k)).count() == y.iter().filter(|(k, _)| !ignored(k)).count()
+                && x.iter().filter(|(k, _)| !ignored(k)).all(|(k, v)| y.get(k) == Some(v))
+        }
+        _ => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| match b.get(k) {
+            Some(w) if k == "metadata" => meta_equal(v, w),
+            Some(w) => v == w,
+            None => false,
+        })
 }
 
 /// The current time as the apiserver writes timestamps (RFC 3339, whole seconds, UTC).
@@ -205,12 +216,12 @@ impl Store {
         self.lock().rv
     }
 
-    pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.lock().objects.get(&key(resource, namespace, name)).cloned()
     }
 
     /// Every object of `resource` (in `namespace` if given), in key order, and the version of the list.
-    pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64) {
+    pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let g = self.lock();
         (objects_of(&g, resource, namespace), g.rv)
     }
@@ -241,7 +252,7 @@ impl Store {
     }
 
     /// Stores a new object: uid, creationTimestamp, generation and resourceVersion are set here.
-    pub fn create(&self, resource: &str, mut obj: Value) -> Result<Value, StoreError> {
+    pub fn create(&self, resource: &str, mut obj: Value) -> Result<Arc<Value>, StoreError> {
         let (ns, name) = ns_name(&obj);
         let mut g = self.lock();
         let k = key(resource, &ns, &name);
@@ -262,6 +273,7 @@ impl Store {
             m.insert("generation".into(), json!(1));
         }
         set_rv(&mut obj, rv);
+        let obj = Arc::new(obj);
         g.objects.insert(k, obj.clone());
         self.record(
             &mut g,
@@ -281,7 +293,7 @@ impl Store {
     /// Replaces an object. With `expected` set (the client's `metadata.resourceVersion`), a different stored
     /// version is a conflict. An update that changes nothing keeps the version and sends no event.
     /// `generation` grows when `spec` changes; uid and creationTimestamp are kept.
-    pub fn update(&self, resource: &str, mut obj: Value, expected: Option<u64>) -> Result<Value, StoreError> {
+    pub fn update(&self, resource: &str, mut obj: Value, expected: Option<u64>) -> Result<Arc<Value>, StoreError> {
         let (ns, name) = ns_name(&obj);
         let mut g = self.lock();
         let k = key(resource, &ns, &name);
@@ -307,11 +319,12 @@ impl Store {
                 }
             }
         }
-        if without_rv(&obj) == without_rv(&old) {
+        if same_but_version(&obj, &old) {
             return Ok(old);
         }
         let rv = Self::next_rv(&mut g);
         set_rv(&mut obj, rv);
+        let obj = Arc::new(obj);
         g.objects.insert(k, obj.clone());
         self.record(
             &mut g,
@@ -335,20 +348,24 @@ impl Store {
         namespace: &str,
         name: &str,
         f: impl FnOnce(&mut Value),
-    ) -> Result<Value, StoreError> {
-        let Some(mut obj) = self.get(resource, namespace, name) else { return Err(StoreError::NotFound) };
+    ) -> Result<Arc<Value>, StoreError> {
+        let Some(obj) = self.get(resource, namespace, name) else { return Err(StoreError::NotFound) };
         let expected = rv_of(&obj);
+        let mut obj = Arc::unwrap_or_clone(obj);
         f(&mut obj);
         self.update(resource, obj, expected)
     }
 
     /// Removes an object for good.
-    pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, StoreError> {
+    pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Arc<Value>, StoreError> {
         let mut g = self.lock();
-        let Some(mut old) = g.objects.remove(&key(resource, namespace, name)) else { return Err(StoreError::NotFound) };
+        let Some(previous) = g.objects.remove(&key(resource, namespace, name)) else {
+            return Err(StoreError::NotFound);
+        };
         let rv = Self::next_rv(&mut g);
-        let previous = old.clone();
-        set_rv(&mut old, rv);
+        let mut last = (*previous).clone();
+        set_rv(&mut last, rv);
+        let last = Arc::new(last);
         self.record(
             &mut g,
             Event {
@@ -357,11 +374,11 @@ impl Store {
                 resource: resource.into(),
                 namespace: namespace.into(),
                 name: name.into(),
-                object: old.clone(),
+                object: last.clone(),
                 old: Some(previous),
             },
         );
-        Ok(old)
+        Ok(last)
     }
 
     /// A watch from `from` (0: from now): the events after `from` still in the window, and a receiver for
@@ -381,7 +398,7 @@ impl Store {
 
     /// The objects of `resource` (in `namespace` if given) and a receiver of every later event, taken at one
     /// instant: the list's version is the last event it includes.
-    pub fn list_and_watch(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64, Subscription) {
+    pub fn list_and_watch(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64, Subscription) {
         let g = self.lock();
         let rx = self.tx.subscribe();
         (objects_of(&g, resource, namespace), g.rv, rx)
@@ -413,16 +430,20 @@ mod tests {
         assert_eq!(a["metadata"]["generation"], 1);
         assert_eq!(s.create("/pods", pod("a")), Err(StoreError::AlreadyExists));
         // No change: same version, no event.
-        let same = s.update("/pods", a.clone(), rv_of(&a)).unwrap();
+        let same = s.update("/pods", (*a).clone(), rv_of(&a)).unwrap();
         assert_eq!(rv_of(&same), Some(2));
-        let mut b = a.clone();
+        let mut b = (*a).clone();
         b["spec"]["x"] = json!(2);
         let b = s.update("/pods", b, rv_of(&a)).unwrap();
         assert_eq!(rv_of(&b), Some(3));
         assert_eq!(b["metadata"]["generation"], 2);
         assert_eq!(b["metadata"]["uid"], a["metadata"]["uid"]);
         // A stale version conflicts.
-        assert_eq!(s.update("/pods", b.clone(), Some(2)), Err(StoreError::Conflict));
+        assert_eq!(s.update("/pods", (*b).clone(), Some(2)), Err(StoreError::Conflict));
+        // Only the version and managedFields differing is no change.
+        let mut c = (*b).clone();
+        c["metadata"]["managedFields"] = json!([{"manager": "kubectl"}]);
+        assert_eq!(rv_of(&s.update("/pods", c, None).unwrap()), Some(3));
         let (replay, _) = s.watch(2).unwrap();
         assert_eq!(replay.len(), 1);
         s.delete("/pods", "default", "a").unwrap();

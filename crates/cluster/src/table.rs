@@ -8,7 +8,12 @@ use serde_json::{Map, Value, json};
 ///
 /// Like the apiserver's table convertor, every column is sent (priority 1 ones too: kubectl hides them
 /// unless `-o wide`), and each row carries the object's full metadata as a `PartialObjectMetadata`.
-pub fn table(kind: &str, objects: &[Value], resource_version: &str, now_unix: i64) -> Value {
+pub fn table<'a>(
+    kind: &str,
+    objects: impl IntoIterator<Item = &'a Value>,
+    resource_version: &str,
+    now_unix: i64,
+) -> Value {
     let now = i128::from(now_unix) * NANOS;
     let columns: Vec<Value> = columns(kind)
         .iter()
@@ -17,7 +22,7 @@ pub fn table(kind: &str, objects: &[Value], resource_version: &str, now_unix: i6
                    "priority": c.priority})
         })
         .collect();
-    let rows: Vec<Value> = objects.iter().map(|o| row(kind, o, now)).collect();
+    let rows: Vec<Value> = objects.into_iter().map(|o| row(kind, o, now)).collect();
     let mut metadata = Map::new();
     if !resource_version.is_empty() {
         metadata.insert("resourceVersion".into(), Value::from(resource_version));

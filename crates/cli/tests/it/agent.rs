@@ -167,3 +167,93 @@ fn malformed_objects_are_reported_and_skipped() {
         assert!(text.contains("palisade_local_pods "), "{text}");
     }
 }
+
+/// A sandbox whose control plane runs as `palisade sandbox up` starts it (agents on its API); `sandbox down`
+/// when dropped, also when an assertion fails.
+struct ControlPlane {
+    name: String,
+}
+
+impl ControlPlane {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["sandbox", args[0], "--name", &self.name];
+        all.extend(&args[1..]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_palisade")).args(&all).output().expect("run palisade")
+    }
+
+    fn ok(&self, args: &[&str]) {
+        let out = self.run(args);
+        assert!(out.status.success(), "palisade sandbox {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+    }
+}
+
+/// Agents watching the sandbox's API ride out its faults as they would a cluster's: the API server
+/// restarted mid-watch (connections cut, refused for a second), every watch dropped (they resume), and the
+/// history compacted so a resume gets `410 Gone` (they list again). After each fault a policy change is
+/// written and every agent enforces it; meanwhile continuous probes never see a denied connection through.
+#[test]
+fn agents_on_the_api_ride_out_restarts_dropped_watches_and_compaction() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let cp = ControlPlane { name: format!("apif{}", std::process::id() % 100_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let cluster = CLUSTER.replace("containers: [{name: c,", "containers: [{name: c, image: nginx,");
+    let first = write("cluster.yaml", &format!("{cluster}---{}", policy("web", "client")));
+    cp.ok(&["up", "--nodes", "2", "-f", &first]);
+    let sb = Sandbox::open(&cp.name, Path::new(env!("CARGO_BIN_EXE_palisade"))).expect("open the sandbox");
+    let probes = [conn("client", "server"), conn("other", "server")];
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let faults: [&[&str]; 4] =
+        [&["restart-api", "--down", "1s"], &["drop-watches"], &["compact"], &["restart-api", "--down", "300ms"]];
+    std::thread::scope(|s| {
+        let prober = s.spawn(|| {
+            let end = Instant::now() + Duration::from_secs(120);
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                seen.push(sb.probe(&probes).unwrap());
+            }
+            seen
+        });
+        for (i, fault) in faults.iter().enumerate() {
+            let mut args = vec!["fault"];
+            args.extend(*fault);
+            cp.ok(&args);
+            if fault[0] == "restart-api" {
+                // Written once the API answers again; the agents reconnect on their own.
+                std::thread::sleep(Duration::from_millis(1200));
+            }
+            // Alternate the admitted client: `sandbox apply` returns once every agent enforces the write.
+            let admitted = if i % 2 == 0 { "other" } else { "client" };
+            let file = write(&format!("policy-{i}.yaml"), &policy("web", admitted));
+            cp.ok(&["apply", "-f", &file]);
+            let want = [admitted == "client", admitted == "other"];
+            assert_eq!(sb.probe(&probes).unwrap(), want, "after fault {fault:?}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let rounds = prober.join().unwrap();
+        assert!(rounds.len() >= 4, "probed only {} rounds", rounds.len());
+        for (i, r) in rounds.iter().enumerate() {
+            // Exactly one client is admitted at any moment: both through would be a window.
+            assert!(r == &[true, false] || r == &[false, true], "round {i} of {}: {r:?}", rounds.len());
+        }
+    });
+    // Each agent saw the 410 and listed again: its log says so.
+    for i in 0..2 {
+        let log = std::fs::read_to_string(sb.agent_log(i)).unwrap_or_default();
+        assert!(log.contains("listed again"), "{} log:\n{log}", node_name(i));
+    }
+}
