@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_engine::{Direction, Kind, Store};
-use palisade_nft::{CompileCache, Dataplane, NftError, Node, Ruleset, SyncReport};
+use palisade_engine::{Kind, ObjectKey, Store};
+use palisade_nft::{Dataplane, NftError, Node, NodeCompiler, Ruleset, SyncReport};
 
 use crate::interfaces::Interfaces;
 use crate::metrics::Metrics;
@@ -26,7 +26,6 @@ pub struct Outcome {
 /// The node agent's state and reconcile logic.
 pub struct Agent<D, I> {
     node: String,
-    table: String,
     store: Store,
     dataplane: D,
     interfaces: I,
@@ -37,14 +36,16 @@ pub struct Agent<D, I> {
     revision: Option<String>,
     synced: bool,
     last_full: Option<Instant>,
-    cache: CompileCache,
+    /// The node's table in pieces: a change recompiles what it touches.
+    compiler: NodeCompiler,
+    /// This node's pods (kept from the store's changes, not by scanning every pod).
+    local: BTreeSet<ObjectKey>,
 }
 
 impl<D: Dataplane, I: Interfaces> Agent<D, I> {
     pub fn new(node: &str, table: &str, dataplane: D, interfaces: I, metrics: Arc<Metrics>) -> Self {
         Agent {
             node: node.to_owned(),
-            table: table.to_owned(),
             store: Store::new(),
             dataplane,
             interfaces,
@@ -54,7 +55,8 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             revision: None,
             synced: false,
             last_full: None,
-            cache: CompileCache::default(),
+            compiler: NodeCompiler::new(table),
+            local: BTreeSet::new(),
         }
     }
 
@@ -121,45 +123,70 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         changed
     }
 
-    /// The ruleset this node should enforce now.
-    pub fn desired(&mut self) -> Ruleset {
+    /// The node's pods and their interfaces, now.
+    fn node(&mut self) -> Node {
         self.interfaces.refresh();
         let interfaces = self
-            .store
-            .pods()
-            .filter(|(_, p)| p.node_name.as_deref() == Some(self.node.as_str()))
-            .map(|(k, p)| {
+            .local
+            .iter()
+            .filter_map(|k| {
+                let p = self.store.pod(k)?;
                 let ifname = p.facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default();
-                (k.clone(), ifname)
+                Some((k.clone(), ifname))
             })
             .collect();
-        let node = Node { interfaces };
-        let index = self.store.index();
-        let ruleset = palisade_nft::compile_with(index, &node, &self.table, &mut self.cache);
-        let isolated = node
-            .interfaces
-            .keys()
-            .filter_map(|k| index.pod_id(k))
-            .filter(|&id| {
-                [Direction::Ingress, Direction::Egress].into_iter().any(|d| !index.selecting_ids(id, d).is_empty())
-            })
-            .count();
-        self.metrics.local_pods.set(i64::try_from(node.interfaces.len()).unwrap_or(i64::MAX));
-        self.metrics.isolated_pods.set(i64::try_from(isolated).unwrap_or(i64::MAX));
-        ruleset
+        Node { interfaces }
+    }
+
+    /// Follows the store's changes into the set of local pods (all of it when `full`).
+    fn track_local(&mut self, changes: &palisade_engine::store::Changes, full: bool) {
+        let node = self.node.as_str();
+        if full {
+            self.local = self
+                .store
+                .pods()
+                .filter(|(_, p)| p.node_name.as_deref() == Some(node))
+                .map(|(k, _)| k.clone())
+                .collect();
+            return;
+        }
+        for k in changes.pods.keys() {
+            if self.store.pod(k).is_some_and(|p| p.node_name.as_deref() == Some(node)) {
+                self.local.insert(k.clone());
+            } else {
+                self.local.remove(k);
+            }
+        }
+    }
+
+    /// The ruleset this node should enforce now (a full compile).
+    pub fn desired(&mut self) -> Ruleset {
+        let changes = self.store.take_changes();
+        self.track_local(&changes, true);
+        let node = self.node();
+        self.compiler.full(self.store.index(), &node)
     }
 
     /// Brings the kernel to the desired state: a full atomic replace the first time (taking over whatever
-    /// table a previous run left, without a window) and when `full`, the smallest delta otherwise.
+    /// table a previous run left, without a window) and when `full`; otherwise one transaction made from the
+    /// pieces the changes touched.
     /// Does nothing before every kind is listed: enforcing a partial state could open what is closed.
     pub fn reconcile(&mut self, full: bool) -> Result<Option<Outcome>, NftError> {
         if !self.initialized() {
             return Ok(None);
         }
         let started = Instant::now();
-        let desired = self.desired();
         let full = full || !self.synced;
-        let result = if full { self.dataplane.resync(&desired) } else { self.dataplane.sync(&desired) };
+        let result = if full {
+            let desired = self.desired();
+            self.dataplane.resync(&desired)
+        } else {
+            let changes = self.store.take_changes();
+            self.track_local(&changes, false);
+            let node = self.node();
+            let delta = self.compiler.update(self.store.index(), &node, &changes);
+            self.dataplane.apply_delta(&delta)
+        };
         let report = match result {
             Ok(r) => r,
             Err(e) => {
@@ -187,13 +214,15 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         }
         let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         self.metrics.last_sync.set(unix.as_secs_f64());
-        let (rules, elements) = desired.size();
+        let (rules, elements) = self.compiler.size();
         self.metrics.rules.set(i64::try_from(rules).unwrap_or(i64::MAX));
         self.metrics.set_elements.set(i64::try_from(elements).unwrap_or(i64::MAX));
+        self.metrics.local_pods.set(i64::try_from(self.local.len()).unwrap_or(i64::MAX));
+        self.metrics.isolated_pods.set(i64::try_from(self.compiler.isolated_pods()).unwrap_or(i64::MAX));
         let counts = [
             ("Namespace", self.store.namespace_count()),
-            ("Pod", self.store.pods().count()),
-            ("NetworkPolicy", self.store.policies().count()),
+            ("Pod", self.store.pod_count()),
+            ("NetworkPolicy", self.store.policy_count()),
         ];
         for (kind, n) in counts {
             self.metrics.objects.get_or_create(&Metrics::label("kind", kind)).set(i64::try_from(n).unwrap_or(0));

@@ -27,6 +27,23 @@ impl StoredPod {
     }
 }
 
+/// What changed since the consumer last took the record ([`Store::take_changes`]): what an incremental
+/// compiler needs to redo only what a change touches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Pods added, deleted, or whose facts, node or namespace labels changed, each with the addresses it had
+    /// before the first of these changes (none for a new pod).
+    pub pods: BTreeMap<ObjectKey, Vec<std::net::IpAddr>>,
+    /// NetworkPolicies added, edited or deleted.
+    pub policies: std::collections::BTreeSet<ObjectKey>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.policies.is_empty()
+    }
+}
+
 /// The objects of a cluster and, when still valid, their index.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
@@ -35,6 +52,7 @@ pub struct Store {
     pods: BTreeMap<ObjectKey, StoredPod>,
     policies: BTreeMap<ObjectKey, NetworkPolicy>,
     index: Option<Index>,
+    changes: Changes,
 }
 
 impl Store {
@@ -66,6 +84,18 @@ impl Store {
         self.policies.iter()
     }
 
+    pub fn pod(&self, key: &ObjectKey) -> Option<&StoredPod> {
+        self.pods.get(key)
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
     /// Declared namespaces and the ones pods or policies are in, with their labels.
     pub fn namespaces(&self) -> BTreeMap<String, Labels> {
         let mut out = self.namespaces.clone();
@@ -92,6 +122,28 @@ impl Store {
         self.namespaces.len() + undeclared.len()
     }
 
+    /// What changed since the last call (and forgets it).
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn touch_pod(&mut self, key: &ObjectKey) {
+        if !self.changes.pods.contains_key(key) {
+            let before = self.pods.get(key).map(|p| p.facts.ips.clone()).unwrap_or_default();
+            self.changes.pods.insert(key.clone(), before);
+        }
+    }
+
+    /// Every pod of a namespace (its labels changed, or it went).
+    fn touch_namespace(&mut self, namespace: &str) {
+        let start = ObjectKey::new(namespace, "");
+        let keys: Vec<ObjectKey> =
+            self.pods.range(start..).take_while(|(k, _)| k.namespace == namespace).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.touch_pod(&k);
+        }
+    }
+
     /// Whether the next [`Store::index`] rebuilds.
     pub fn needs_rebuild(&self) -> bool {
         self.index.is_none()
@@ -103,10 +155,11 @@ impl Store {
         match o {
             Object::Pod(p) => {
                 let new = StoredPod::of(&p);
-                let old = self.pods.get(&key);
-                if old == Some(&new) {
+                if self.pods.get(&key) == Some(&new) {
                     return false;
                 }
+                self.touch_pod(&key);
+                let old = self.pods.get(&key);
                 if let Some(index) = self.index.as_mut() {
                     let old = old.map(|o| &o.facts);
                     let f = &new.facts;
@@ -128,6 +181,7 @@ impl Store {
                 if self.namespaces.get(&key.name) == Some(&labels) {
                     return false;
                 }
+                self.touch_namespace(&key.name);
                 self.namespaces.insert(key.name, labels);
                 // Namespace labels change what selectors match everywhere: rebuild.
                 self.index = None;
@@ -137,6 +191,7 @@ impl Store {
                 if self.policies.get(&key).is_some_and(|old| old.spec == p.spec && old.metadata == p.metadata) {
                     return false;
                 }
+                self.changes.policies.insert(key.clone());
                 if let Some(index) = self.index.as_mut() {
                     index.upsert_policy(&p);
                 }
@@ -152,6 +207,9 @@ impl Store {
         let key = ObjectKey::new(namespace, name);
         match kind {
             Kind::Pod => {
+                if self.pods.contains_key(&key) {
+                    self.touch_pod(&key);
+                }
                 let existed = self.pods.remove(&key).is_some();
                 if let Some(index) = self.index.as_mut() {
                     index.remove_pod(&key);
@@ -160,6 +218,9 @@ impl Store {
             }
             Kind::NetworkPolicy => {
                 let existed = self.policies.remove(&key).is_some();
+                if existed {
+                    self.changes.policies.insert(key.clone());
+                }
                 if let Some(index) = self.index.as_mut() {
                     index.remove_policy(&key);
                 }
@@ -167,6 +228,9 @@ impl Store {
             }
             Kind::Namespace => {
                 let before = self.pods.len() + self.policies.len();
+                self.touch_namespace(name);
+                let gone: Vec<ObjectKey> = self.policies.keys().filter(|k| k.namespace == name).cloned().collect();
+                self.changes.policies.extend(gone);
                 let existed = self.namespaces.remove(name).is_some();
                 self.pods.retain(|k, _| k.namespace != name);
                 self.policies.retain(|k, _| k.namespace != name);
@@ -211,8 +275,10 @@ impl Store {
 
     /// Removes a Namespace object only (its labels), keeping pods and policies, which their own watches own.
     pub fn delete_namespace_object(&mut self, name: &str) -> bool {
-        let existed = self.namespaces.remove(name).is_some();
+        let existed = self.namespaces.contains_key(name);
         if existed {
+            self.touch_namespace(name);
+            self.namespaces.remove(name);
             self.index = None;
         }
         existed
@@ -303,6 +369,33 @@ spec:
         assert_eq!(s.policies().count(), 1);
         assert!(s.replace_kind(Kind::NetworkPolicy, vec![]));
         assert_eq!(s.policies().count(), 0);
+    }
+
+    #[test]
+    fn changes_name_the_pods_with_their_old_addresses_and_the_policies() {
+        let mut s = Store::new();
+        for o in objects(BASE) {
+            s.apply(o);
+        }
+        let first = s.take_changes();
+        assert_eq!(first.pods.keys().map(ToString::to_string).collect::<Vec<_>>(), ["x/a", "x/b"]);
+        assert!(first.pods.values().all(Vec::is_empty), "new pods had no address");
+        assert!(s.take_changes().is_empty());
+        // A pod moves to a new address, then is relabelled: one record, with the address it had first.
+        let moved = objects(&BASE.replace("10.0.0.1", "10.0.0.9"));
+        s.apply(moved[0].clone());
+        s.apply(
+            objects(&BASE.replace("10.0.0.1", "10.0.0.9").replace("labels: {app: a}", "labels: {app: z}"))[0].clone(),
+        );
+        let c = s.take_changes();
+        assert_eq!(c.pods.len(), 1);
+        assert_eq!(c.pods[&ObjectKey::new("x", "a")], vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        // Namespace labels touch every pod of it; deleting it, its policies too.
+        s.apply(objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: t}}\n").remove(0));
+        assert_eq!(s.take_changes().pods.len(), 2);
+        s.delete(Kind::Namespace, "", "x");
+        let c = s.take_changes();
+        assert_eq!((c.pods.len(), c.policies.len()), (2, 1));
     }
 
     #[test]

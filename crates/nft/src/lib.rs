@@ -9,12 +9,14 @@ use std::process::{Command, Stdio};
 
 pub mod compile;
 pub mod delta;
+pub mod incremental;
 pub mod session;
 
 use std::net::IpAddr;
 
-pub use compile::{CompileCache, Node, Ruleset, compile, compile_with};
+pub use compile::{Node, Ruleset, compile};
 pub use delta::{Delta, delta};
+pub use incremental::NodeCompiler;
 pub use session::NftSession;
 
 /// A failure talking to the kernel.
@@ -291,6 +293,9 @@ pub trait Dataplane {
     fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError>;
     /// Replaces everything atomically, whatever the kernel holds (start and periodic resync).
     fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError>;
+    /// Applies a transaction computed from the pieces that changed ([`NodeCompiler::update`]), then forgets
+    /// the flows it may narrow.
+    fn apply_delta(&mut self, delta: &Delta) -> Result<SyncReport, NftError>;
 }
 
 /// The nftables dataplane: a full atomic replace first, then incremental transactions; after a change that
@@ -326,16 +331,14 @@ impl<N: Nft, C: Conntrack> NftDataplane<N, C> {
     }
 }
 
-impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
-    fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
-        let Some(old) = &self.applied else { return self.resync(desired) };
-        let d = delta(old, desired);
+impl<N: Nft, C: Conntrack> NftDataplane<N, C> {
+    /// Applies one transaction and forgets the flows it may narrow.
+    fn apply_transaction(&mut self, d: &Delta) -> Result<SyncReport, NftError> {
         if d.is_empty() {
             return Ok(SyncReport::default());
         }
         let t = std::time::Instant::now();
         self.nft.apply(&d.script).inspect_err(|e| self.forget_if_unknown(e))?;
-        self.applied = Some(desired.clone());
         let mut report =
             SyncReport { full: false, statements: d.statements, nft_time: t.elapsed(), ..SyncReport::default() };
         if !self.keep_established {
@@ -367,6 +370,22 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
             report.conntrack_deletes = filters.len();
         }
         Ok(report)
+    }
+}
+
+impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
+    fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
+        let Some(old) = &self.applied else { return self.resync(desired) };
+        let d = delta(old, desired);
+        let report = self.apply_transaction(&d)?;
+        self.applied = Some(desired.clone());
+        Ok(report)
+    }
+
+    fn apply_delta(&mut self, delta: &Delta) -> Result<SyncReport, NftError> {
+        // The caller's compiler knows the table now; a later `sync` starts with a full replace.
+        self.applied = None;
+        self.apply_transaction(delta)
     }
 
     fn resync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {

@@ -18,7 +18,7 @@ use palisade_conformance::{Backend, CaseError, ExternalHost};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol, Store};
 use palisade_nft::{
-    CompileCache, ConntrackCommand, Dataplane, Nft, NftDataplane, NftSession, Node, Ruleset, SyncReport, compile_with,
+    ConntrackCommand, Dataplane, Nft, NftDataplane, NftSession, Node, NodeCompiler, Ruleset, SyncReport,
 };
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +167,8 @@ pub struct Sandbox {
     /// Write the state after each change (off for benchmarks, whose clusters are large and throwaway).
     persist: bool,
     /// What the next compile can reuse from the last.
-    compile_cache: CompileCache,
+    /// The node's table in pieces (`None` until the first full compile of this process).
+    compiler: Option<NodeCompiler>,
 }
 
 fn protocol_of(p: Protocol) -> &'static str {
@@ -303,7 +304,7 @@ impl Sandbox {
             ),
             phantom: BTreeMap::new(),
             persist: true,
-            compile_cache: CompileCache::default(),
+            compiler: None,
         };
         // From here on a failure tears down what was made.
         sb.set_ephemeral(true);
@@ -373,7 +374,7 @@ impl Sandbox {
             dataplane,
             phantom: BTreeMap::new(),
             persist: true,
-            compile_cache: CompileCache::default(),
+            compiler: None,
         };
         // The kernel holds what the saved state compiles to, so the next change is an incremental transaction.
         if !sb.agent_mode() {
@@ -801,9 +802,9 @@ impl Sandbox {
         Ok(existed)
     }
 
-    /// The ruleset for the sandbox's node (every pod is local to it).
-    fn compile(&mut self) -> Ruleset {
-        let node = Node {
+    /// The sandbox's node: every pod is local to it.
+    fn node(&self) -> Node {
+        Node {
             interfaces: self
                 .state
                 .pods
@@ -811,8 +812,23 @@ impl Sandbox {
                 .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
                 .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
-        };
-        compile_with(self.store.index(), &node, TABLE, &mut self.compile_cache)
+        }
+    }
+
+    /// The whole ruleset for the sandbox's node, compiled afresh (what it should enforce now).
+    fn compile(&mut self) -> Ruleset {
+        let node = self.node();
+        palisade_nft::compile(self.store.index(), &node, TABLE)
+    }
+
+    /// A full compile that the incremental compiler continues from: the changes so far are in it.
+    fn compile_for_sync(&mut self) -> Ruleset {
+        let node = self.node();
+        self.store.take_changes();
+        let mut compiler = NodeCompiler::new(TABLE);
+        let r = compiler.full(self.store.index(), &node);
+        self.compiler = Some(compiler);
+        r
     }
 
     fn cluster_apply(&mut self, o: Object) {
@@ -854,7 +870,7 @@ impl Sandbox {
 
     /// Forgets what the dataplane believes is applied, so the next sync is a full replace.
     pub fn force_full_sync(&mut self) -> Result<SyncReport> {
-        let r = self.compile();
+        let r = self.compile_for_sync();
         Ok(self.dataplane.resync(&r)?)
     }
 
@@ -889,8 +905,19 @@ impl Sandbox {
             self.save()?;
             return Ok(SyncReport::default());
         }
-        let ruleset = self.compile();
-        let report = self.dataplane.sync(&ruleset)?;
+        // As the agent: a whole table the first time (a delta from what the kernel holds), then one transaction
+        // from the pieces each change touched.
+        let report = if self.compiler.is_none() {
+            let ruleset = self.compile_for_sync();
+            self.dataplane.sync(&ruleset)
+        } else {
+            let changes = self.store.take_changes();
+            let node = self.node();
+            let index = self.store.index();
+            let delta = self.compiler.as_mut().map(|c| c.update(index, &node, &changes)).unwrap_or_default();
+            self.dataplane.apply_delta(&delta)
+        };
+        let report = report.inspect_err(|_| self.compiler = None)?;
         self.save()?;
         Ok(report)
     }

@@ -1,0 +1,977 @@
+//! The node's table kept in pieces, so that a change costs what it touches.
+//!
+//! One piece per policy chain (a policy selecting a local pod, per direction) and one per local pod (its
+//! dispatch chains, verdict-map entries and anti-spoofing elements). Sets are shared between pieces by what
+//! defines their contents: a rule's pod peers as written (`peer4_…`, members kept current as pods change),
+//! fixed contents (`ports_…`, `cidr4_…`), and a rule's named-port resolutions (owned by its policy).
+//!
+//! [`NodeCompiler::update`] takes the engine store's [`Changes`] (pods touched, with the addresses they had,
+//! and policies touched), recompiles only the pieces they concern, moves each touched pod in or out of the
+//! peer sets it now belongs to, and returns the transaction from the pieces that changed, with what it may
+//! narrow. [`NodeCompiler::full`] compiles everything (first sync, resync) and [`NodeCompiler::ruleset`]
+//! assembles the pieces into the whole table; after any sequence of updates it equals a fresh full compile
+//! (property-tested).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use foldhash::HashMap;
+use palisade_engine::bitset::BitSet;
+use palisade_engine::policy::{Direction, NamespaceScope, Peer, PortMatch, Selector};
+use palisade_engine::store::Changes;
+use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
+
+use crate::compile::{
+    Chain, Node, POD_IFADDR4, POD_IFADDR6, POD_IFS, Ruleset, Set, ident, ip_num, ip_of, merge, num_ip, proto, quote,
+    range_elem,
+};
+use crate::delta::Delta;
+
+const DIRS: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+const FAMILIES: [IpFamily; 2] = [IpFamily::V4, IpFamily::V6];
+const NODE_SETS: [(&str, &str); 3] =
+    [(POD_IFS, "ifname"), (POD_IFADDR4, "ifname . ipv4_addr"), (POD_IFADDR6, "ifname . ipv6_addr")];
+
+type PolicyDir = (ObjectKey, Direction);
+/// A rule of a policy: (policy, direction, rule index).
+type RuleRef = (ObjectKey, Direction, usize);
+
+fn slot(f: IpFamily) -> usize {
+    usize::from(f == IpFamily::V6)
+}
+
+fn fam(f: IpFamily) -> &'static str {
+    if f == IpFamily::V4 { "4" } else { "6" }
+}
+
+fn short(d: Direction) -> &'static str {
+    &d.as_str()[..3]
+}
+
+fn policy_chain(key: &ObjectKey, d: Direction) -> String {
+    format!("pol_{}__{}_{}", ident(&key.namespace), ident(&key.name), short(d))
+}
+
+fn pod_chain(key: &ObjectKey, d: Direction) -> String {
+    format!("{}_{}__{}", short(d), ident(&key.namespace), ident(&key.name))
+}
+
+fn map_of(d: Direction, ip: &IpAddr) -> &'static str {
+    match (d, ip.is_ipv4()) {
+        (Direction::Ingress, true) => "ing4",
+        (Direction::Ingress, false) => "ing6",
+        (Direction::Egress, true) => "eg4",
+        (Direction::Egress, false) => "eg6",
+    }
+}
+
+fn stable_hash<T: std::hash::Hash>(v: &T) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x5041_4c49_5341_4445).hash_one(v)
+}
+
+/// What defines a pod-address set: a rule's pod peers as written, for one address family. Two rules with
+/// the same definition always hold the same pods, so they share the set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PeerDef {
+    slot: usize,
+    peers: Vec<(NamespaceScope, Selector)>,
+}
+
+/// A set of the table and the rules using it.
+#[derive(Debug, Clone)]
+struct Shared {
+    set: Set,
+    /// For a pod-address set, what defines its members (kept current as pods change).
+    peers: Option<PeerDef>,
+    users: BTreeSet<RuleRef>,
+}
+
+/// A policy chain and the sets its rules use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PolicyPiece {
+    rules: Vec<String>,
+    sets: Vec<String>,
+    /// Whether a rule resolves named ports (its sets follow the pods it resolves them on).
+    named: bool,
+}
+
+/// What a local pod contributes: its dispatch chains, verdict-map entries and anti-spoofing elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PodPiece {
+    ifname: String,
+    /// The policies jumped to, per direction (ingress, egress), in the index's order.
+    jumps: [Vec<ObjectKey>; 2],
+    chains: Vec<(String, Vec<String>)>,
+    maps: Vec<(&'static str, String, String)>,
+    node_elements: Vec<(usize, String)>,
+}
+
+/// One transaction being assembled: the kernel's state of everything touched (recorded at first touch)
+/// and the changes of the elements of sets that stay.
+#[derive(Debug, Default)]
+struct Tx {
+    sets_before: BTreeMap<String, bool>,
+    elem_add: BTreeMap<String, BTreeSet<String>>,
+    elem_del: BTreeMap<String, BTreeSet<String>>,
+    chains_before: BTreeMap<String, Option<Vec<String>>>,
+    chains_after: BTreeMap<String, Option<Vec<String>>>,
+    maps_before: BTreeMap<(&'static str, String), Option<String>>,
+    maps_after: BTreeMap<(&'static str, String), Option<String>>,
+    /// Policy chains whose rules changed or went away.
+    narrowed_policies: BTreeSet<PolicyDir>,
+    /// Local pods whose dispatch chain changed.
+    narrowed_pods: BTreeSet<(Direction, ObjectKey)>,
+}
+
+impl Tx {
+    fn add_element(&mut self, set: &str, e: &str) {
+        if !self.elem_del.get_mut(set).is_some_and(|d| d.remove(e)) {
+            self.elem_add.entry(set.to_owned()).or_default().insert(e.to_owned());
+        }
+    }
+
+    fn del_element(&mut self, set: &str, e: &str) {
+        if !self.elem_add.get_mut(set).is_some_and(|a| a.remove(e)) {
+            self.elem_del.entry(set.to_owned()).or_default().insert(e.to_owned());
+        }
+    }
+
+    fn chain(&mut self, name: &str, before: Option<&Vec<String>>, after: Option<Vec<String>>) {
+        self.chains_before.entry(name.to_owned()).or_insert_with(|| before.cloned());
+        self.chains_after.insert(name.to_owned(), after);
+    }
+
+    fn map_entry(&mut self, map: &'static str, addr: &str, before: Option<&str>, after: Option<String>) {
+        let k = (map, addr.to_owned());
+        self.maps_before.entry(k.clone()).or_insert_with(|| before.map(str::to_owned));
+        self.maps_after.insert(k, after);
+    }
+}
+
+/// The node's table as pieces, and what a change to it takes.
+#[derive(Debug, Default)]
+pub struct NodeCompiler {
+    table: String,
+    policies: HashMap<PolicyDir, PolicyPiece>,
+    /// The local pods jumping to each policy chain.
+    users: HashMap<PolicyDir, BTreeSet<ObjectKey>>,
+    pods: BTreeMap<ObjectKey, PodPiece>,
+    sets: HashMap<String, Shared>,
+    by_def: HashMap<PeerDef, String>,
+    node_sets: [BTreeSet<String>; 3],
+    /// How many pods of the cluster have each address (as their first of its family): an address leaves a
+    /// pod-address set only when no member pod still has it.
+    ip_count: HashMap<IpAddr, u32>,
+}
+
+/// Per update: the index's policies by id, found by key (ids are in key order).
+struct Ids<'a> {
+    policies: Vec<&'a palisade_engine::policy::Policy>,
+}
+
+impl<'a> Ids<'a> {
+    fn new(index: &'a Index) -> Self {
+        Ids { policies: index.policies().collect() }
+    }
+
+    fn of(&self, key: &ObjectKey) -> Option<usize> {
+        self.policies.binary_search_by(|p| p.key.cmp(key)).ok()
+    }
+}
+
+impl NodeCompiler {
+    pub fn new(table: &str) -> NodeCompiler {
+        NodeCompiler { table: table.to_owned(), ..NodeCompiler::default() }
+    }
+
+    /// Compiles everything from scratch (the first sync, a resync) and returns the whole table.
+    pub fn full(&mut self, index: &Index, node: &Node) -> Ruleset {
+        *self = NodeCompiler::new(&self.table);
+        for p in index.pods() {
+            for f in FAMILIES {
+                if let Some(ip) = p.facts.ip(f) {
+                    *self.ip_count.entry(ip).or_default() += 1;
+                }
+            }
+        }
+        let mut tx = Tx::default();
+        self.run(index, node, &Changes::default(), true, &mut tx);
+        self.sweep(&mut tx);
+        self.ruleset()
+    }
+
+    /// Brings the pieces up to date with `changes` (what the engine's store recorded since the last update
+    /// or full compile) and returns the transaction that takes the kernel from the previous table to the
+    /// new one.
+    pub fn update(&mut self, index: &Index, node: &Node, changes: &Changes) -> Delta {
+        for (key, before) in &changes.pods {
+            for f in FAMILIES {
+                if let Some(ip) = before.iter().copied().find(|ip| IpFamily::of(ip) == f)
+                    && let Some(c) = self.ip_count.get_mut(&ip)
+                {
+                    *c = c.saturating_sub(1);
+                    if *c == 0 {
+                        self.ip_count.remove(&ip);
+                    }
+                }
+                if let Some(ip) = index.pod_id(key).and_then(|id| index.pods()[id].facts.ip(f)) {
+                    *self.ip_count.entry(ip).or_default() += 1;
+                }
+            }
+        }
+        let mut tx = Tx::default();
+        self.run(index, node, changes, false, &mut tx);
+        self.refresh_peers(index, changes, &mut tx);
+        self.sweep(&mut tx);
+        self.emit(tx)
+    }
+
+    /// Pieces first: pods (which decide which policy chains are needed), then policies.
+    fn run(&mut self, index: &Index, node: &Node, changes: &Changes, full: bool, tx: &mut Tx) {
+        let ids = Ids::new(index);
+        // Local pods to look at again.
+        let mut dirty: BTreeSet<ObjectKey> = BTreeSet::new();
+        let local: BTreeMap<&ObjectKey, &String> =
+            node.interfaces.iter().filter(|(k, _)| index.pod_id(k).is_some()).collect();
+        if full {
+            dirty.extend(local.keys().map(|k| (*k).clone()));
+        } else {
+            for k in changes.pods.keys() {
+                if local.contains_key(k) || self.pods.contains_key(k) {
+                    dirty.insert(k.clone());
+                }
+            }
+            // Pods that became or stopped being local, or whose interface is known now.
+            for (k, ifname) in &local {
+                if self.pods.get(*k).is_none_or(|p| &p.ifname != *ifname) {
+                    dirty.insert((*k).clone());
+                }
+            }
+            for k in self.pods.keys() {
+                if !local.contains_key(k) {
+                    dirty.insert(k.clone());
+                }
+            }
+            // The local pods a changed policy selected, or selects now.
+            for pk in &changes.policies {
+                let pi = ids.of(pk);
+                for d in DIRS {
+                    if let Some(users) = self.users.get(&(pk.clone(), d)) {
+                        dirty.extend(users.iter().cloned());
+                    }
+                    if let Some(pi) = pi {
+                        for k in local.keys() {
+                            if let Some(id) = index.pod_id(k)
+                                && index.selecting_ids(id, d).contains(&pi)
+                            {
+                                dirty.insert((*k).clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Which policy chains to compile again.
+        let mut policies: BTreeSet<PolicyDir> = BTreeSet::new();
+        for k in &dirty {
+            let new = local.get(k).and_then(|ifname| {
+                let id = index.pod_id(k)?;
+                Some(pod_piece(index, &ids, id, k, ifname))
+            });
+            let old = self.pods.remove(k);
+            if old == new {
+                if let Some(p) = old {
+                    self.pods.insert(k.clone(), p);
+                }
+                continue;
+            }
+            self.replace_pod(k, old.as_ref(), new.as_ref(), tx, &mut policies);
+            if let Some(p) = new {
+                self.pods.insert(k.clone(), p);
+            }
+        }
+        for pk in &changes.policies {
+            for d in DIRS {
+                policies.insert((pk.clone(), d));
+            }
+        }
+        if !changes.pods.is_empty() || !dirty.is_empty() {
+            // Named ports resolve on pods: those chains follow any pod change.
+            policies.extend(self.policies.iter().filter(|(_, p)| p.named).map(|(k, _)| k.clone()));
+        }
+        for pd in policies {
+            let needed = self.users.get(&pd).is_some_and(|u| !u.is_empty());
+            let pi = ids.of(&pd.0).filter(|_| needed);
+            self.replace_policy(index, &ids, &pd, pi, tx);
+        }
+    }
+
+    fn replace_pod(
+        &mut self,
+        key: &ObjectKey,
+        old: Option<&PodPiece>,
+        new: Option<&PodPiece>,
+        tx: &mut Tx,
+        policies: &mut BTreeSet<PolicyDir>,
+    ) {
+        let empty = PodPiece::default();
+        let (o, n) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+        for (i, d) in DIRS.into_iter().enumerate() {
+            for pk in &o.jumps[i] {
+                let pd = (pk.clone(), d);
+                if let Some(u) = self.users.get_mut(&pd) {
+                    u.remove(key);
+                    if u.is_empty() {
+                        self.users.remove(&pd);
+                        policies.insert(pd);
+                    }
+                }
+            }
+            for pk in &n.jumps[i] {
+                let u = self.users.entry((pk.clone(), d)).or_default();
+                if u.is_empty() {
+                    policies.insert((pk.clone(), d));
+                }
+                u.insert(key.clone());
+            }
+        }
+        for (name, rules) in &o.chains {
+            let after = n.chains.iter().find(|(m, _)| m == name).map(|(_, r)| r.clone());
+            if after.as_ref().is_some_and(|a| a != rules) {
+                let d = if name.starts_with("ing_") { Direction::Ingress } else { Direction::Egress };
+                tx.narrowed_pods.insert((d, key.clone()));
+            }
+            tx.chain(name, Some(rules), after);
+        }
+        for (name, rules) in &n.chains {
+            if !o.chains.iter().any(|(m, _)| m == name) {
+                tx.chain(name, None, Some(rules.clone()));
+            }
+        }
+        for (map, addr, verdict) in &o.maps {
+            let after = n.maps.iter().find(|(m, a, _)| m == map && a == addr).map(|(_, _, v)| v.clone());
+            tx.map_entry(map, addr, Some(verdict), after);
+        }
+        for (map, addr, verdict) in &n.maps {
+            if !o.maps.iter().any(|(m, a, _)| m == map && a == addr) {
+                tx.map_entry(map, addr, None, Some(verdict.clone()));
+            }
+        }
+        for (s, e) in &o.node_elements {
+            if !n.node_elements.contains(&(*s, e.clone())) {
+                self.node_sets[*s].remove(e);
+                tx.del_element(NODE_SETS[*s].0, e);
+            }
+        }
+        for (s, e) in &n.node_elements {
+            if self.node_sets[*s].insert(e.clone()) {
+                tx.add_element(NODE_SETS[*s].0, e);
+            }
+        }
+    }
+
+    /// Compiles one policy chain again (`pi` is its id when a local pod still needs it), releasing the sets
+    /// its old rules used and taking the ones its new rules use.
+    fn replace_policy(&mut self, index: &Index, ids: &Ids, pd: &PolicyDir, pi: Option<usize>, tx: &mut Tx) {
+        let name = policy_chain(&pd.0, pd.1);
+        let old = self.policies.remove(pd);
+        if let Some(o) = &old {
+            for s in &o.sets {
+                self.release(s, pd, tx);
+            }
+        }
+        let new = pi.map(|pi| self.policy_piece(index, ids.policies[pi], pi, pd, tx));
+        if old.as_ref().map(|p| &p.rules) != new.as_ref().map(|p| &p.rules) {
+            if old.is_some() {
+                tx.narrowed_policies.insert(pd.clone());
+            }
+            tx.chain(&name, old.as_ref().map(|p| &p.rules), new.as_ref().map(|p| p.rules.clone()));
+        }
+        if let Some(n) = new {
+            self.policies.insert(pd.clone(), n);
+        }
+    }
+
+    /// Drops every use of set `name` by the rules of `pd` (the set goes at the end of the transaction if
+    /// nothing uses it any more).
+    fn release(&mut self, name: &str, pd: &PolicyDir, tx: &mut Tx) {
+        if let Some(s) = self.sets.get_mut(name) {
+            tx.sets_before.entry(name.to_owned()).or_insert(true);
+            s.users.retain(|(k, d, _)| !(k == &pd.0 && *d == pd.1));
+        }
+    }
+
+    /// Uses a set with fixed contents, named by them (shared by every rule with the same contents).
+    fn use_content(
+        &mut self,
+        prefix: &str,
+        kind: &'static str,
+        interval: bool,
+        elements: BTreeSet<String>,
+        user: RuleRef,
+        tx: &mut Tx,
+    ) -> String {
+        let h = stable_hash(&(kind, interval, &elements));
+        for n in 0u32.. {
+            let name = if n == 0 { format!("{prefix}_{h:016x}") } else { format!("{prefix}_{h:016x}_{n}") };
+            match self.sets.get_mut(&name) {
+                Some(s) if s.set.kind == kind && s.set.interval == interval && *s.set.elements == elements => {
+                    tx.sets_before.entry(name.clone()).or_insert(true);
+                    s.users.insert(user);
+                    return name;
+                }
+                Some(_) => continue,
+                None => {
+                    tx.sets_before.entry(name.clone()).or_insert(false);
+                    let set = Set { name: name.clone(), kind, interval, elements: Arc::new(elements) };
+                    self.sets.insert(name.clone(), Shared { set, peers: None, users: BTreeSet::from([user]) });
+                    return name;
+                }
+            }
+        }
+        unreachable!("a free name exists")
+    }
+
+    /// Uses the pod-address set of a rule's pod peers, making it (with its current members) if new.
+    fn use_peers(
+        &mut self,
+        def: PeerDef,
+        members: impl FnOnce() -> BTreeSet<String>,
+        user: RuleRef,
+        tx: &mut Tx,
+    ) -> String {
+        if let Some(name) = self.by_def.get(&def)
+            && let Some(s) = self.sets.get_mut(name)
+        {
+            tx.sets_before.entry(name.clone()).or_insert(true);
+            s.users.insert(user);
+            return name.clone();
+        }
+        let h = stable_hash(&def);
+        let f = if def.slot == 0 { "4" } else { "6" };
+        let mut name = format!("peer{f}_{h:016x}");
+        let mut n = 1;
+        while self.sets.contains_key(&name) {
+            name = format!("peer{f}_{h:016x}_{n}");
+            n += 1;
+        }
+        tx.sets_before.entry(name.clone()).or_insert(false);
+        let kind = if def.slot == 0 { "ipv4_addr" } else { "ipv6_addr" };
+        let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(members()) };
+        self.by_def.insert(def.clone(), name.clone());
+        self.sets.insert(name.clone(), Shared { set, peers: Some(def), users: BTreeSet::from([user]) });
+        name
+    }
+
+    /// Uses a rule's own set (named ports), replacing its elements if they changed.
+    fn use_owned(
+        &mut self,
+        name: String,
+        kind: &'static str,
+        elements: BTreeSet<String>,
+        user: RuleRef,
+        tx: &mut Tx,
+    ) -> String {
+        match self.sets.get_mut(&name) {
+            Some(s) => {
+                tx.sets_before.entry(name.clone()).or_insert(true);
+                if *s.set.elements != elements {
+                    for e in s.set.elements.difference(&elements) {
+                        tx.del_element(&name, e);
+                    }
+                    for e in elements.difference(&s.set.elements) {
+                        tx.add_element(&name, e);
+                    }
+                    s.set.elements = Arc::new(elements);
+                }
+                s.users.insert(user);
+            }
+            None => {
+                tx.sets_before.entry(name.clone()).or_insert(false);
+                let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(elements) };
+                self.sets.insert(name.clone(), Shared { set, peers: None, users: BTreeSet::from([user]) });
+            }
+        }
+        name
+    }
+
+    /// The rules of policy `pi` for one direction, its sets taken.
+    fn policy_piece(
+        &mut self,
+        index: &Index,
+        policy: &palisade_engine::policy::Policy,
+        pi: usize,
+        pd: &PolicyDir,
+        tx: &mut Tx,
+    ) -> PolicyPiece {
+        let d = pd.1;
+        let base = policy_chain(&policy.key, d);
+        let pods = index.pods();
+        let mut piece = PolicyPiece { rules: Vec::new(), sets: Vec::new(), named: false };
+        let rules = policy.rules(d).unwrap_or_default();
+        for (ri, rule) in rules.iter().enumerate() {
+            let user: RuleRef = (pd.0.clone(), d, ri);
+            let first_rule = piece.rules.len();
+            let comment = quote(&format!("{} spec.{}[{ri}]", policy.key, d.as_str()));
+            let mut port_ranges: BTreeMap<Protocol, Vec<(u16, u16)>> = BTreeMap::new();
+            let mut named: Vec<(String, Protocol)> = Vec::new();
+            for e in rule.ports.iter().flatten() {
+                let r = port_ranges.entry(e.protocol).or_default();
+                match &e.port {
+                    PortMatch::Any => r.push((0, 65535)),
+                    PortMatch::Range(a, b) => r.push((*a, *b)),
+                    PortMatch::Named(n) => named.push((n.clone(), e.protocol)),
+                    PortMatch::Invalid => {}
+                }
+            }
+            named.sort();
+            named.dedup();
+            let mut ports = BTreeSet::new();
+            for (p, rs) in port_ranges {
+                for (a, b) in merge(rs, |x: u16| x.checked_add(1)) {
+                    ports.insert(if a == b {
+                        format!("{} . {a}", proto(p))
+                    } else {
+                        format!("{} . {a}-{b}", proto(p))
+                    });
+                }
+            }
+            let ports_set = (!ports.is_empty()).then(|| {
+                let n = self.use_content("ports", "inet_proto . inet_service", true, ports, user.clone(), tx);
+                piece.sets.push(n.clone());
+                n
+            });
+            for family in FAMILIES {
+                let (ipk, addr_type) = ip_of(family);
+                let s = slot(family);
+                let (peer_dir, dest_dir) = match d {
+                    Direction::Ingress => ("saddr", "daddr"),
+                    Direction::Egress => ("daddr", "daddr"),
+                };
+                let mut peer_exprs: Vec<String> = Vec::new();
+                let mut peer_pods: Option<BitSet> = None;
+                match &rule.peers {
+                    None => peer_exprs.push(String::new()),
+                    Some(peers) => {
+                        let mut def = PeerDef { slot: s, peers: Vec::new() };
+                        let mut selected = BitSet::new(pods.len());
+                        let mut union = BitSet::new(pods.len());
+                        let mut ranges: Vec<(u128, u128)> = Vec::new();
+                        for (pe, peer) in peers.iter().enumerate() {
+                            match peer {
+                                Peer::Pods { namespaces, pods: sel } => {
+                                    let set = index.peer_pods(pi, d, ri, pe, family);
+                                    union.union_with(set);
+                                    selected.union_with(set);
+                                    def.peers.push((namespaces.clone(), sel.clone()));
+                                }
+                                Peer::IpBlock(b) if b.cidr.addr().is_ipv4() == (family == IpFamily::V4) => {
+                                    union.union_with(index.peer_pods(pi, d, ri, pe, family));
+                                    ranges.extend(b.ranges().into_iter().map(|(a, z)| (ip_num(a), ip_num(z))));
+                                }
+                                _ => {}
+                            }
+                        }
+                        peer_pods = Some(union);
+                        if !def.peers.is_empty() {
+                            let members = || {
+                                selected
+                                    .iter()
+                                    .filter_map(|q| pods[q].facts.ip(family).map(|ip| ip.to_string()))
+                                    .collect()
+                            };
+                            let name = self.use_peers(def, members, user.clone(), tx);
+                            piece.sets.push(name.clone());
+                            peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
+                        }
+                        let v4 = family == IpFamily::V4;
+                        let ranges: BTreeSet<String> = merge(ranges, |x: u128| x.checked_add(1))
+                            .into_iter()
+                            .map(|(a, z)| range_elem(num_ip(a, v4), num_ip(z, v4)))
+                            .collect();
+                        if !ranges.is_empty() {
+                            let name = self.use_content(
+                                &format!("cidr{}", fam(family)),
+                                addr_type,
+                                true,
+                                ranges,
+                                user.clone(),
+                                tx,
+                            );
+                            piece.sets.push(name.clone());
+                            peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
+                        }
+                    }
+                }
+                if peer_exprs.is_empty() {
+                    continue;
+                }
+                let mut port_exprs: Vec<String> = Vec::new();
+                if rule.ports.is_none() {
+                    port_exprs.push(String::new());
+                }
+                if let Some(name) = &ports_set {
+                    port_exprs.push(format!("meta l4proto . th dport @{name} "));
+                }
+                if !named.is_empty() {
+                    piece.named = true;
+                    // Destinations that define the named port: the selected local pods (ingress) or the peers (egress).
+                    let candidates: Vec<PodId> = match d {
+                        Direction::Ingress => {
+                            self.users.get(pd).into_iter().flatten().filter_map(|k| index.pod_id(k)).collect()
+                        }
+                        Direction::Egress => match &peer_pods {
+                            Some(u) if rule.peers.is_some() => u.iter().collect(),
+                            _ => (0..pods.len()).collect(),
+                        },
+                    };
+                    let mut elems = BTreeSet::new();
+                    for q in candidates {
+                        let Some(ip) = pods[q].facts.ip(family) else { continue };
+                        for cp in index.pod_ports(q) {
+                            if named.iter().any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p) {
+                                elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
+                            }
+                        }
+                    }
+                    if !elems.is_empty() {
+                        let kind = if family == IpFamily::V4 {
+                            "ipv4_addr . inet_proto . inet_service"
+                        } else {
+                            "ipv6_addr . inet_proto . inet_service"
+                        };
+                        let name =
+                            self.use_owned(format!("{base}{ri}_named{}", fam(family)), kind, elems, user.clone(), tx);
+                        piece.sets.push(name.clone());
+                        port_exprs.push(format!("{ipk} {dest_dir} . meta l4proto . th dport @{name} "));
+                    }
+                }
+                for pe in &peer_exprs {
+                    for po in &port_exprs {
+                        let prefix = if pe.is_empty() && po.is_empty() {
+                            format!("meta nfproto ipv{} ", fam(family))
+                        } else {
+                            String::new()
+                        };
+                        let text = format!("{prefix}{pe}{po}accept comment {comment}");
+                        // A rule with no address in it is the same for both families: once.
+                        if !piece.rules[first_rule..].contains(&text) {
+                            piece.rules.push(text);
+                        }
+                    }
+                }
+            }
+        }
+        piece.sets.sort();
+        piece.sets.dedup();
+        piece
+    }
+
+    /// Moves every touched pod in or out of the pod-address sets that existed before this transaction
+    /// (new sets were made with their current members).
+    fn refresh_peers(&mut self, index: &Index, changes: &Changes, tx: &mut Tx) {
+        if changes.pods.is_empty() {
+            return;
+        }
+        let ids = Ids::new(index);
+        let pods = index.pods();
+        // Each touched pod: its addresses before, and now (id, first address per family).
+        type Addrs = [Option<IpAddr>; 2];
+        let touched: Vec<(Addrs, Option<(PodId, Addrs)>)> = changes
+            .pods
+            .iter()
+            .map(|(k, before)| {
+                let old = FAMILIES.map(|f| before.iter().copied().find(|ip| IpFamily::of(ip) == f));
+                let now = index.pod_id(k).map(|id| (id, FAMILIES.map(|f| pods[id].facts.ip(f))));
+                (old, now)
+            })
+            .collect();
+        let names: Vec<String> = self
+            .sets
+            .iter()
+            .filter(|(n, s)| s.peers.is_some() && !s.users.is_empty() && tx.sets_before.get(*n) != Some(&false))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let Some(s) = self.sets.get(&name) else { continue };
+            let Some(def) = &s.peers else { continue };
+            let sl = def.slot;
+            let family = FAMILIES[sl];
+            let Some((pk, d, ri)) = s.users.first().cloned() else { continue };
+            let Some(pi) = ids.of(&pk) else { continue };
+            let Some(rule) = ids.policies[pi].rules(d).and_then(|r| r.get(ri)) else { continue };
+            let pes: Vec<usize> = rule
+                .peers
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(_, p)| matches!(p, Peer::Pods { .. }))
+                .map(|(i, _)| i)
+                .collect();
+            let member = |id: PodId| pes.iter().any(|&pe| index.peer_pods(pi, d, ri, pe, family).contains(id));
+            let mut add: Vec<String> = Vec::new();
+            let mut del: Vec<String> = Vec::new();
+            for (old, now) in &touched {
+                let new_ip = now.and_then(|(id, ips)| if member(id) { ips[sl] } else { None });
+                if let Some(o) = old[sl]
+                    && Some(o) != new_ip
+                {
+                    let text = o.to_string();
+                    // Another member pod may hold the same address (an address reused while its old pod goes).
+                    let own = u32::from(now.is_some_and(|(_, ips)| ips[sl] == Some(o)));
+                    let others = self.ip_count.get(&o).copied().unwrap_or(0).saturating_sub(own);
+                    let held = others > 0
+                        && pes.iter().any(|&pe| {
+                            index.peer_pods(pi, d, ri, pe, family).iter().any(|q| pods[q].facts.ip(family) == Some(o))
+                        });
+                    if !held {
+                        del.push(text);
+                    }
+                }
+                if let Some(n) = new_ip {
+                    add.push(n.to_string());
+                }
+            }
+            let Some(s) = self.sets.get_mut(&name) else { continue };
+            let elements = Arc::make_mut(&mut s.set.elements);
+            for e in del {
+                if elements.remove(&e) {
+                    tx.del_element(&name, &e);
+                }
+            }
+            for e in add {
+                if elements.insert(e.clone()) {
+                    tx.add_element(&name, &e);
+                }
+            }
+        }
+    }
+
+    /// Forgets the sets no rule uses any more.
+    fn sweep(&mut self, tx: &mut Tx) {
+        let unused: Vec<String> =
+            tx.sets_before.keys().filter(|n| self.sets.get(*n).is_some_and(|s| s.users.is_empty())).cloned().collect();
+        for n in unused {
+            if let Some(s) = self.sets.remove(&n)
+                && let Some(def) = s.peers
+                && self.by_def.get(&def) == Some(&n)
+            {
+                self.by_def.remove(&def);
+            }
+        }
+    }
+
+    /// The transaction, in an order that keeps every reference valid: new sets and chains, element changes,
+    /// rules, verdict-map entries, then chains and sets nothing refers to any more.
+    fn emit(&self, tx: Tx) -> Delta {
+        let t = &self.table;
+        let mut out = String::new();
+        let mut n = 0;
+        let mut emit = |out: &mut String, line: String| {
+            let _ = writeln!(out, "{line}");
+            n += 1;
+        };
+        let exists = |name: &str| self.sets.contains_key(name);
+        for (name, existed) in &tx.sets_before {
+            if !existed && let Some(s) = self.sets.get(name) {
+                emit(&mut out, format!("add set inet {t} {name} {}", s.set.body(true)));
+            }
+        }
+        for (name, before) in &tx.chains_before {
+            if before.is_none() && tx.chains_after.get(name).is_some_and(Option::is_some) {
+                emit(&mut out, format!("add chain inet {t} {name}"));
+            }
+        }
+        let mut peers: BTreeSet<IpAddr> = BTreeSet::new();
+        let kept = |name: &str| {
+            NODE_SETS.iter().any(|(n, _)| *n == name) || (tx.sets_before.get(name) != Some(&false) && exists(name))
+        };
+        for (name, gone) in &tx.elem_del {
+            if gone.is_empty() || !kept(name) {
+                continue;
+            }
+            let by_address = self.sets.get(name).is_some_and(|s| {
+                (!s.set.interval && matches!(s.set.kind, "ipv4_addr" | "ipv6_addr"))
+                    || s.set.kind.ends_with("_addr . inet_proto . inet_service")
+            });
+            if by_address {
+                for g in gone {
+                    if let Some(Ok(ip)) = g.split(" . ").next().map(str::parse::<IpAddr>) {
+                        peers.insert(ip);
+                    }
+                }
+            }
+            let v: Vec<&str> = gone.iter().map(String::as_str).collect();
+            emit(&mut out, format!("delete element inet {t} {name} {{ {} }}", v.join(", ")));
+        }
+        for (name, added) in &tx.elem_add {
+            if added.is_empty() || !kept(name) {
+                continue;
+            }
+            let v: Vec<&str> = added.iter().map(String::as_str).collect();
+            emit(&mut out, format!("add element inet {t} {name} {{ {} }}", v.join(", ")));
+        }
+        for (name, before) in &tx.chains_before {
+            let Some(Some(after)) = tx.chains_after.get(name) else { continue };
+            match before {
+                Some(b) if b == after => continue,
+                Some(_) => {
+                    emit(&mut out, format!("flush chain inet {t} {name}"));
+                }
+                None => {}
+            }
+            for r in after {
+                emit(&mut out, format!("add rule inet {t} {name} {r}"));
+            }
+        }
+        let mut map_del: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut map_add: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for ((map, addr), before) in &tx.maps_before {
+            let after = tx.maps_after.get(&(*map, addr.clone())).cloned().flatten();
+            if before.as_ref() == after.as_ref() {
+                continue;
+            }
+            if before.is_some() {
+                map_del.entry(map).or_default().push(addr);
+            }
+            if let Some(v) = after {
+                map_add.entry(map).or_default().push(format!("{addr} : {v}"));
+            }
+        }
+        for (map, keys) in &map_del {
+            emit(&mut out, format!("delete element inet {t} {map} {{ {} }}", keys.join(", ")));
+        }
+        for (map, entries) in &map_add {
+            emit(&mut out, format!("add element inet {t} {map} {{ {} }}", entries.join(", ")));
+        }
+        for (name, before) in &tx.chains_before {
+            if before.is_some() && tx.chains_after.get(name).is_some_and(Option::is_none) {
+                emit(&mut out, format!("delete chain inet {t} {name}"));
+            }
+        }
+        for (name, existed) in &tx.sets_before {
+            if *existed && !exists(name) {
+                emit(&mut out, format!("delete set inet {t} {name}"));
+            }
+        }
+        // What may now admit less: pods whose dispatch is new or whose chain changed, pods jumping to a
+        // policy chain that changed, and peer addresses that left a set.
+        let mut delta = Delta { script: out, statements: n, narrowed_peers: peers, ..Delta::default() };
+        let mut narrowed_pods: BTreeSet<(Direction, &ObjectKey)> =
+            tx.narrowed_pods.iter().map(|(d, k)| (*d, k)).collect();
+        for pd in &tx.narrowed_policies {
+            for k in self.users.get(pd).into_iter().flatten() {
+                narrowed_pods.insert((pd.1, k));
+            }
+        }
+        for ((map, addr), after) in &tx.maps_after {
+            if after.is_some()
+                && tx.maps_before.get(&(*map, addr.clone())).cloned().flatten() != *after
+                && let Ok(ip) = addr.parse::<IpAddr>()
+            {
+                if map.starts_with("ing") {
+                    delta.narrowed_ingress.insert(ip);
+                } else {
+                    delta.narrowed_egress.insert(ip);
+                }
+            }
+        }
+        for (d, k) in narrowed_pods {
+            if let Some(piece) = self.pods.get(k) {
+                for (map, addr, _) in &piece.maps {
+                    if (d == Direction::Ingress) != map.starts_with("ing") {
+                        continue;
+                    }
+                    if let Ok(ip) = addr.parse::<IpAddr>() {
+                        if d == Direction::Ingress {
+                            delta.narrowed_ingress.insert(ip);
+                        } else {
+                            delta.narrowed_egress.insert(ip);
+                        }
+                    }
+                }
+            }
+        }
+        delta
+    }
+
+    /// The whole table as the pieces make it now.
+    pub fn ruleset(&self) -> Ruleset {
+        let mut sets: Vec<Set> = NODE_SETS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind))| Set {
+                name: (*name).to_owned(),
+                kind,
+                interval: false,
+                elements: Arc::new(self.node_sets[i].clone()),
+            })
+            .collect();
+        sets.extend(self.sets.values().map(|s| s.set.clone()));
+        sets.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut chains: Vec<Chain> =
+            self.policies
+                .iter()
+                .map(|((k, d), p)| Chain { name: policy_chain(k, *d), rules: p.rules.clone() })
+                .chain(self.pods.values().flat_map(|p| {
+                    p.chains.iter().map(|(name, rules)| Chain { name: name.clone(), rules: rules.clone() })
+                }))
+                .collect();
+        chains.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut maps: BTreeMap<&'static str, BTreeMap<String, String>> =
+            ["ing4", "ing6", "eg4", "eg6"].into_iter().map(|m| (m, BTreeMap::new())).collect();
+        for p in self.pods.values() {
+            for (map, addr, verdict) in &p.maps {
+                maps.get_mut(map).map(|m| m.insert(addr.clone(), verdict.clone()));
+            }
+        }
+        Ruleset { table: self.table.clone(), sets, chains, maps }
+    }
+
+    /// Rules and set/map elements of the table, for metrics.
+    pub fn size(&self) -> (usize, usize) {
+        let rules = self.policies.values().map(|p| p.rules.len()).sum::<usize>()
+            + self.pods.values().flat_map(|p| p.chains.iter()).map(|(_, r)| r.len()).sum::<usize>();
+        let elements = self.node_sets.iter().map(BTreeSet::len).sum::<usize>()
+            + self.sets.values().map(|s| s.set.elements.len()).sum::<usize>()
+            + self.pods.values().map(|p| p.maps.len()).sum::<usize>();
+        (rules, elements)
+    }
+
+    /// Local pods isolated in at least one direction.
+    pub fn isolated_pods(&self) -> usize {
+        self.pods.values().filter(|p| !p.chains.is_empty()).count()
+    }
+}
+
+/// What a local pod contributes, from the index.
+fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: &str) -> PodPiece {
+    let pod = &index.pods()[id];
+    let mut piece = PodPiece { ifname: ifname.to_owned(), ..PodPiece::default() };
+    for (i, d) in DIRS.into_iter().enumerate() {
+        let ids = index.selecting_ids(id, d);
+        if ids.is_empty() {
+            continue;
+        }
+        let jumps: Vec<ObjectKey> =
+            ids.iter().filter_map(|&pi| policies.policies.get(pi).map(|p| p.key.clone())).collect();
+        let name = pod_chain(key, d);
+        let mut rules: Vec<String> = jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))).collect();
+        rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
+        for ip in &pod.facts.ips {
+            piece.maps.push((map_of(d, ip), ip.to_string(), format!("goto {name}")));
+        }
+        piece.chains.push((name, rules));
+        piece.jumps[i] = jumps;
+    }
+    if !ifname.is_empty() {
+        piece.node_elements.push((0, quote(ifname)));
+        for ip in &pod.facts.ips {
+            piece.node_elements.push((if ip.is_ipv4() { 1 } else { 2 }, format!("{} . {ip}", quote(ifname))));
+        }
+    }
+    piece
+}
