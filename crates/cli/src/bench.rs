@@ -25,6 +25,19 @@ pub enum BenchCommand {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
+    /// Time `diff` of two versions of a synthetic cluster (the second: every 20th policy's ports moved, 1 % of
+    /// the workloads removed, 2 % added) and exposure analysis of the second, each against one `list` of the
+    /// second, in the same run.
+    Diff {
+        #[arg(long, default_value_t = 2000)]
+        workloads: usize,
+        #[arg(long, default_value_t = 500)]
+        policies: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: TextJson,
+    },
     /// Per-packet cost and update latency of the nftables dataplane in a sandbox (needs root and nft):
     /// no ruleset vs the Palisade ruleset vs the same policies as linear rules.
     Dataplane {
@@ -125,6 +138,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Diff { workloads, policies, seed, output } => bench_diff(workloads, policies, seed, output),
         BenchCommand::Agent { pods, policies, changes, output } => {
             let opts = palisade_sandbox::bench::AgentOptions { pods, policies, changes };
             let name = format!("bagent{}", std::process::id() % 100_000);
@@ -301,6 +315,118 @@ fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output:
                 writeln!(out, "reference: {r:.1} ms, {:.0} pairs/s", pairs as f64 / (r / 1e3))?;
                 writeln!(out, "speedup:   {s:.1}x")?;
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A second version of synthetic manifests: every 20th policy's numeric ports moved by one, every 100th pod
+/// removed, every 50th pod copied under a new name.
+fn next_version(docs: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    fn bump_ports(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k == "port"
+                        && let Some(n) = x.as_u64()
+                    {
+                        *x = json!(n % 65535 + 1);
+                    } else {
+                        bump_ports(x);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(bump_ports),
+            _ => {}
+        }
+    }
+    let (mut policy, mut pod) = (0usize, 0usize);
+    let mut out = Vec::new();
+    for d in docs {
+        match d["kind"].as_str() {
+            Some("NetworkPolicy") => {
+                let mut d = d.clone();
+                if policy % 20 == 0 {
+                    bump_ports(&mut d["spec"]);
+                }
+                policy += 1;
+                out.push(d);
+            }
+            Some("Pod") => {
+                pod += 1;
+                if pod % 100 == 0 {
+                    continue;
+                }
+                if pod % 50 == 1 {
+                    let mut copy = d.clone();
+                    copy["metadata"]["name"] =
+                        json!(format!("{}-new", d["metadata"]["name"].as_str().unwrap_or("pod")));
+                    out.push(copy);
+                }
+                out.push(d.clone());
+            }
+            _ => out.push(d.clone()),
+        }
+    }
+    out
+}
+
+fn loaded_of(docs: Vec<serde_json::Value>) -> palisade_engine::Loaded {
+    let mut loaded = palisade_engine::Loaded::default();
+    for (i, v) in docs.into_iter().enumerate() {
+        let origin = palisade_engine::Origin { source: "synthetic".into(), document: i + 1, item: None };
+        palisade_engine::load::load_value(origin, v, &mut loaded);
+    }
+    loaded
+}
+
+fn bench_diff(workloads: usize, policies: usize, seed: u64, output: TextJson) -> Result<ExitCode> {
+    use palisade_analyze::exposure::{Options, list, render_txt};
+    let old_docs = palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed });
+    let new_docs = next_version(&old_docs);
+    let (old, new) = (loaded_of(old_docs), loaded_of(new_docs));
+
+    let t = Instant::now();
+    let model = palisade_analyze::Model::from_loaded(&new);
+    let conns = palisade_analyze::connlist(&model);
+    let text = palisade_analyze::render_txt(&conns);
+    let list_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop((conns, text));
+
+    let t = Instant::now();
+    let (a, b) = (palisade_analyze::Model::from_loaded(&old), palisade_analyze::Model::from_loaded(&new));
+    let changes = palisade_analyze::diff::diff_models(&a, &b);
+    let diff_text = palisade_analyze::diff::render_text(&changes);
+    let diff_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let t = Instant::now();
+    let model = palisade_analyze::Model::from_loaded(&new);
+    let listing = list(&model, &Options { exposure: true, ..Options::default() });
+    let exposure_text = render_txt(&listing);
+    let exposure_ms = t.elapsed().as_secs_f64() * 1e3;
+    let exposure_lines = listing.exposure.as_ref().map_or(0, |e| e.egress.len() + e.ingress.len());
+
+    let (diff_ratio, exposure_ratio) = (diff_ms / list_ms, exposure_ms / list_ms);
+    let mut out = std::io::stdout().lock();
+    match output {
+        TextJson::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "workloads": [a.workloads.len(), b.workloads.len()], "policies": policies,
+                "changes": changes.len(), "diff_bytes": diff_text.len(), "exposure_lines": exposure_lines,
+                "exposure_bytes": exposure_text.len(), "list_ms": list_ms, "diff_ms": diff_ms,
+                "exposure_ms": exposure_ms, "diff_ratio": diff_ratio, "exposure_ratio": exposure_ratio,
+            }))?
+        )?,
+        TextJson::Text => {
+            writeln!(out, "versions: {} and {} workloads, {policies} policies", a.workloads.len(), b.workloads.len())?;
+            writeln!(out, "list (new version):  {list_ms:.0} ms")?;
+            writeln!(out, "diff:                {diff_ms:.0} ms ({} changes): {diff_ratio:.2}x list", changes.len())?;
+            writeln!(
+                out,
+                "exposure:            {exposure_ms:.0} ms ({exposure_lines} exposure lines): {exposure_ratio:.2}x list"
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
