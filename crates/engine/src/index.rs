@@ -708,87 +708,82 @@ impl Index {
     }
 
     /// Every ordered pair of pods for one protocol and port; pods are in namespace/name order.
+    ///
+    /// Linear in the pairs: each distinct row is computed once (classes selected by the same policies share
+    /// it), which destinations a list of ports admits is decided per class once per list, and the rest is one
+    /// blockwise transpose and one AND per word of the result.
     pub fn matrix(&self, protocol: Protocol, port: u16, family: IpFamily) -> Matrix {
         let n = self.pods.len();
         let slot = family_slot(family);
-        // Ingress: per destination class, the sources admitted (None = not isolated).
-        let ingress_rows: Vec<Option<BitSet>> = self
-            .classes
-            .iter()
-            .map(|c| {
-                if c.ingress.is_empty() {
-                    return None;
-                }
-                let mut row = BitSet::new(n);
-                for &pi in &c.ingress {
-                    for rule in &self.policies[pi].ingress {
-                        let port_ok = rule
-                            .rule
-                            .ports
-                            .as_ref()
-                            .is_none_or(|es| es.iter().any(|e| e.matches(protocol, port, Some(&c.ports))));
-                        if port_ok {
-                            match &rule.union {
-                                None => return Some(BitSet::full(n)),
-                                Some(u) => row.union_with(&u[slot]),
-                            }
-                        }
-                    }
-                }
-                Some(row)
-            })
-            .collect();
-        // Which destination pods each egress rule's ports admit (named ports differ per destination).
-        let class_port_ok = |rule: &IndexedRule| -> Option<BitSet> {
-            let entries = rule.rule.ports.as_ref()?;
-            if entries.iter().any(|e| e.matches(protocol, port, Some(&[]))) {
-                return None; // a numeric entry matches: every destination
+        let members = self.class_members();
+        // Ingress: per destination class, the sources admitted (None = not isolated). The row depends only on
+        // the policies selecting the class and, through named ports, on its container ports.
+        let mut ingress = SharedRows::default();
+        let mut seen: HashMap<(&[usize], &[ContainerPort]), usize> = HashMap::new();
+        for c in &self.classes {
+            let id = *seen.entry((&c.ingress, &c.ports)).or_insert_with(|| {
+                ingress.rows.push(self.ingress_row(c, protocol, port, slot));
+                ingress.rows.len() - 1
+            });
+            ingress.of_class.push(id);
+        }
+        // Egress: the row depends only on the policies selecting the source class. Which destination pods an
+        // egress rule's ports admit (named ports differ per destination) is shared by every rule with the
+        // same ports; `None`: a numeric entry matches, so every destination.
+        let mut dest_ports: HashMap<&[crate::policy::PortEntry], Option<BitSet>> = HashMap::new();
+        let mut egress = SharedRows::default();
+        let mut seen: HashMap<&[usize], usize> = HashMap::new();
+        for c in &self.classes {
+            if let Some(&id) = seen.get(c.egress.as_slice()) {
+                egress.of_class.push(id);
+                continue;
             }
-            let mut s = BitSet::new(n);
-            for (i, p) in self.pods.iter().enumerate() {
-                let ports = &self.classes[p.class].ports;
-                if entries.iter().any(|e| e.matches(protocol, port, Some(ports))) {
-                    s.insert(i);
-                }
-            }
-            Some(s)
-        };
-        let egress_rows: Vec<Option<BitSet>> = self
-            .classes
-            .iter()
-            .map(|c| {
-                if c.egress.is_empty() {
-                    return None;
-                }
+            let row = (!c.egress.is_empty()).then(|| {
                 let mut row = BitSet::new(n);
                 for &pi in &c.egress {
                     for rule in &self.policies[pi].egress {
-                        let ports = class_port_ok(rule);
+                        let ports = rule.rule.ports.as_deref().and_then(|entries| {
+                            dest_ports
+                                .entry(entries)
+                                .or_insert_with(|| {
+                                    if entries.iter().any(|e| e.matches(protocol, port, Some(&[]))) {
+                                        return None;
+                                    }
+                                    Some(self.pods_where(&members, |dc| {
+                                        entries.iter().any(|e| e.matches(protocol, port, Some(&dc.ports)))
+                                    }))
+                                })
+                                .as_ref()
+                        });
                         match (&rule.union, ports) {
-                            (None, None) => return Some(BitSet::full(n)),
-                            (None, Some(pset)) => row.union_with(&pset),
+                            (None, None) => return BitSet::full(n),
+                            (None, Some(pset)) => row.union_with(pset),
                             (Some(u), None) => row.union_with(&u[slot]),
-                            (Some(u), Some(pset)) => row.union_with_intersection(&u[slot], &pset),
+                            (Some(u), Some(pset)) => row.union_with_intersection(&u[slot], pset),
                         }
                     }
                 }
-                Some(row)
-            })
-            .collect();
-        let (ingress_rows, egress_rows) = if self.tiers.is_empty() {
-            (ingress_rows, egress_rows)
+                row
+            });
+            egress.rows.push(row);
+            let id = egress.rows.len() - 1;
+            seen.insert(&c.egress, id);
+            egress.of_class.push(id);
+        }
+        let (ingress, egress) = if self.tiers.is_empty() {
+            (ingress, egress)
         } else {
-            self.tier_rows(ingress_rows, egress_rows, protocol, port, family)
+            let [ingress, egress] = self.tier_rows(ingress, egress, &members, protocol, port, family);
+            (ingress, egress)
         };
         // allowed[s][d] = egress(s) admits d AND ingress(d) admits s: transpose the ingress rows (per d, over s)
         // into rows per s, then it is one AND per word.
         let full = BitSet::full(n);
-        let ingress_by_dest: Vec<&BitSet> =
-            self.pods.iter().map(|p| ingress_rows[p.class].as_ref().unwrap_or(&full)).collect();
+        let ingress_by_dest: Vec<&BitSet> = self.pods.iter().map(|p| ingress.row(p.class).unwrap_or(&full)).collect();
         let ingress_by_source = crate::bitset::transpose(&ingress_by_dest);
         let mut allowed = Vec::with_capacity(n);
         for (s, (sp, mut row)) in self.pods.iter().zip(ingress_by_source).enumerate() {
-            if let Some(e) = &egress_rows[sp.class] {
+            if let Some(e) = egress.row(sp.class) {
                 row.intersect_with(e);
             }
             row.insert(s);
@@ -796,75 +791,149 @@ impl Index {
         }
         Matrix { pods: self.pods.iter().map(|p| p.key.clone()).collect(), allowed }
     }
+
+    /// The sources the NetworkPolicies selecting class `c` admit on its ingress (`None`: not isolated).
+    fn ingress_row(&self, c: &Class, protocol: Protocol, port: u16, slot: usize) -> Option<BitSet> {
+        if c.ingress.is_empty() {
+            return None;
+        }
+        let n = self.pods.len();
+        let mut row = BitSet::new(n);
+        for &pi in &c.ingress {
+            for rule in &self.policies[pi].ingress {
+                let port_ok = rule
+                    .rule
+                    .ports
+                    .as_ref()
+                    .is_none_or(|es| es.iter().any(|e| e.matches(protocol, port, Some(&c.ports))));
+                if port_ok {
+                    match &rule.union {
+                        None => return Some(BitSet::full(n)),
+                        Some(u) => row.union_with(&u[slot]),
+                    }
+                }
+            }
+        }
+        Some(row)
+    }
+
+    /// The pods of each class, in id order.
+    fn class_members(&self) -> Vec<Vec<PodId>> {
+        let mut members = vec![Vec::new(); self.classes.len()];
+        for (i, p) in self.pods.iter().enumerate() {
+            members[p.class].push(i);
+        }
+        members
+    }
+
+    /// The pods whose class satisfies `pred`, asked once per class.
+    fn pods_where(&self, members: &[Vec<PodId>], mut pred: impl FnMut(&Class) -> bool) -> BitSet {
+        let mut s = BitSet::new(self.pods.len());
+        for (c, pods) in self.classes.iter().zip(members) {
+            if !pods.is_empty() && pred(c) {
+                for &p in pods {
+                    s.insert(p);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Matrix rows shared between classes: `rows[of_class[c]]` is class `c`'s (`None`: not isolated).
+#[derive(Debug, Default)]
+struct SharedRows {
+    rows: Vec<Option<BitSet>>,
+    of_class: Vec<usize>,
+}
+
+impl SharedRows {
+    fn row(&self, class: usize) -> Option<&BitSet> {
+        self.rows[self.of_class[class]].as_ref()
+    }
 }
 
 impl Index {
     /// The NetworkPolicy rows of every class (`None`: not isolated) completed with the tiers: per side,
     /// Admin accepts, then (Admin's undecided) NetworkPolicy if isolated, else all but what Baseline denies.
+    /// Classes with the same NetworkPolicy row, selected by the same tier policies (and, for ingress, with the
+    /// same container ports) share the result.
     fn tier_rows(
         &self,
-        mut ingress_rows: Vec<Option<BitSet>>,
-        mut egress_rows: Vec<Option<BitSet>>,
+        ingress: SharedRows,
+        egress: SharedRows,
+        members: &[Vec<PodId>],
         protocol: Protocol,
         port: u16,
         family: IpFamily,
-    ) -> (Vec<Option<BitSet>>, Vec<Option<BitSet>>) {
+    ) -> [SharedRows; 2] {
         let n = self.pods.len();
-        let mut rep: Vec<Option<PodId>> = vec![None; self.classes.len()];
-        for (i, p) in self.pods.iter().enumerate() {
-            rep[p.class].get_or_insert(i);
-        }
-        // Which destinations an egress rule's protocols admit: named ports differ per destination, and a
-        // host-network destination is a host (no named ports).
-        let egress_ports = |rule: &crate::cnp::tiers::IndexedTierRule| -> Option<BitSet> {
-            let entries = rule.rule.protocols.as_ref()?;
-            if entries.iter().any(|e| e.matches(protocol, port, Some(&[]))) {
-                return None;
+        // Which destinations an egress rule's protocols admit, per list of protocols: named ports differ per
+        // destination, and a host-network destination is a host (no named ports).
+        let mut dest_ports: HashMap<Vec<crate::cnp::lower::TierPort>, Option<BitSet>> = HashMap::new();
+        let mut egress_ports = |rule: &crate::cnp::tiers::IndexedTierRule| -> Option<BitSet> {
+            let entries = rule.rule.protocols.as_deref()?;
+            if let Some(hit) = dest_ports.get(entries) {
+                return hit.clone();
             }
-            let mut s = BitSet::new(n);
-            for (i, p) in self.pods.iter().enumerate() {
-                let c = &self.classes[p.class];
-                if !c.host_network && entries.iter().any(|e| e.matches(protocol, port, Some(&c.ports))) {
-                    s.insert(i);
-                }
-            }
-            Some(s)
+            let ports = (!entries.iter().any(|e| e.matches(protocol, port, Some(&[])))).then(|| {
+                self.pods_where(members, |c| {
+                    !c.host_network && entries.iter().any(|e| e.matches(protocol, port, Some(&c.ports)))
+                })
+            });
+            dest_ports.insert(entries.to_vec(), ports.clone());
+            ports
         };
-        for (ci, c) in self.classes.iter().enumerate() {
-            let Some(r) = rep[ci] else { continue };
-            if c.host_network {
-                continue;
-            }
-            for direction in [Direction::Ingress, Direction::Egress] {
-                if self.tiers.selecting(r, direction).is_empty() {
+        [(Direction::Ingress, ingress), (Direction::Egress, egress)].map(|(direction, np)| {
+            let mut out = SharedRows::default();
+            // (NetworkPolicy row, tier policies selecting the class or `None` when none, ports for ingress)
+            type Key<'a> = (usize, Option<Vec<usize>>, &'a [ContainerPort]);
+            let mut seen: HashMap<Key<'_>, usize> = HashMap::new();
+            for (ci, c) in self.classes.iter().enumerate() {
+                let np_id = np.of_class[ci];
+                let rep = members[ci].first().copied().filter(|_| !c.host_network);
+                let selecting = rep.map(|r| self.tiers.selecting(r, direction)).filter(|s| !s.is_empty());
+                let ports: &[ContainerPort] = match (direction, &selecting) {
+                    (Direction::Ingress, Some(_)) => &c.ports,
+                    _ => &[],
+                };
+                let key = (np_id, selecting, ports);
+                if let Some(&id) = seen.get(&key) {
+                    out.of_class.push(id);
                     continue;
                 }
-                let mut port_ok = |rule: &crate::cnp::tiers::IndexedTierRule| match direction {
-                    Direction::Egress => egress_ports(rule),
-                    Direction::Ingress => {
-                        rule.rule.port_match(protocol, port, Some(&c.ports)).is_none().then(|| BitSet::new(n))
+                let row = match (rep, &key.1) {
+                    (Some(r), Some(_)) => {
+                        let mut port_ok = |rule: &crate::cnp::tiers::IndexedTierRule| match direction {
+                            Direction::Egress => egress_ports(rule),
+                            Direction::Ingress => {
+                                rule.rule.port_match(protocol, port, Some(&c.ports)).is_none().then(|| BitSet::new(n))
+                            }
+                        };
+                        let (accept, deny) = self.tiers.rows(Tier::Admin, r, direction, family, n, &mut port_ok);
+                        let mut row = match &np.rows[np_id] {
+                            Some(row) => row.clone(),
+                            None => {
+                                let (_, b_deny) =
+                                    self.tiers.rows(Tier::Baseline, r, direction, family, n, &mut port_ok);
+                                let mut all = BitSet::full(n);
+                                all.subtract(&b_deny);
+                                all
+                            }
+                        };
+                        row.subtract(&deny);
+                        row.union_with(&accept);
+                        Some(row)
                     }
+                    _ => np.rows[np_id].clone(),
                 };
-                let (accept, deny) = self.tiers.rows(Tier::Admin, r, direction, family, n, &mut port_ok);
-                let rows = match direction {
-                    Direction::Ingress => &mut ingress_rows,
-                    Direction::Egress => &mut egress_rows,
-                };
-                let mut row = match rows[ci].take() {
-                    Some(np) => np,
-                    None => {
-                        let (_, b_deny) = self.tiers.rows(Tier::Baseline, r, direction, family, n, &mut port_ok);
-                        let mut all = BitSet::full(n);
-                        all.subtract(&b_deny);
-                        all
-                    }
-                };
-                row.subtract(&deny);
-                row.union_with(&accept);
-                rows[ci] = Some(row);
+                out.rows.push(row);
+                let id = out.rows.len() - 1;
+                seen.insert(key, id);
+                out.of_class.push(id);
             }
-        }
-        (ingress_rows, egress_rows)
+            out
+        })
     }
 }
 
