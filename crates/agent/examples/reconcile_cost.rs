@@ -1,5 +1,6 @@
-//! Where a single change's time goes in the agent, without the kernel: index, compile, delta.
-//! `cargo run --release -p palisade-agent --example reconcile_cost`
+//! Where a single change's time goes in the agent, without the kernel: the store and index, then the
+//! incremental compile and its transaction. `cargo run --release -p palisade-agent --example reconcile_cost
+//! [PODS POLICIES]` (default 10000 1000).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,8 @@ use palisade_engine::synth::{Shape, objects};
 use palisade_nft::{NftDataplane, Recorder};
 
 fn main() {
-    let all = objects(Shape { pods: 10_000, policies: 1_000, seed: 42 });
+    let arg = |i: usize, default: usize| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let all = objects(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42 });
     let mut agent = Agent::new(
         "node-0",
         "palisade",
@@ -61,14 +63,11 @@ fn main() {
             let t1 = t.elapsed();
             let rebuild = agent.store().needs_rebuild();
             let t2 = Instant::now();
-            let ruleset = agent.desired();
-            let desired = t2.elapsed();
-            let t3 = Instant::now();
-            agent.reconcile(false).unwrap();
-            let total = t3.elapsed();
+            let outcome = agent.reconcile(false).unwrap().unwrap();
+            let total = t2.elapsed();
             println!(
-                "{what:6} handle {t1:>10.2?} rebuild={rebuild:5} desired(index+compile) {desired:>10.2?} reconcile(again, incl. delta) {total:>10.2?} rules {}",
-                ruleset.size().0
+                "{what:6} handle {t1:>10.2?} rebuild={rebuild:5} reconcile (index, compile, transaction) {total:>10.2?} statements {}",
+                outcome.report.statements
             );
         }
     }

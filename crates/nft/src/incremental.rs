@@ -80,12 +80,23 @@ struct PeerDef {
     peers: Vec<(NamespaceScope, Selector)>,
 }
 
+/// What defines an egress rule's named-port set: the destinations (the rule's peers as written, or every
+/// pod) and the port names, for one address family. Its elements follow the pods, as a peer set's do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct NamedDef {
+    slot: usize,
+    peers: Option<Vec<Peer>>,
+    names: Vec<(String, Protocol)>,
+}
+
 /// A set of the table and the rules using it.
 #[derive(Debug, Clone)]
 struct Shared {
     set: Set,
     /// For a pod-address set, what defines its members (kept current as pods change).
     peers: Option<PeerDef>,
+    /// For an egress named-port set, what defines its elements (kept current as pods change).
+    named: Option<NamedDef>,
     users: BTreeSet<RuleRef>,
 }
 
@@ -161,6 +172,7 @@ pub struct NodeCompiler {
     pods: BTreeMap<ObjectKey, PodPiece>,
     sets: HashMap<String, Shared>,
     by_def: HashMap<PeerDef, String>,
+    by_named: HashMap<NamedDef, String>,
     node_sets: [BTreeSet<String>; 3],
     /// How many pods of the cluster have each address (as their first of its family): an address leaves a
     /// pod-address set only when no member pod still has it.
@@ -225,6 +237,7 @@ impl NodeCompiler {
         let mut tx = Tx::default();
         self.run(index, node, changes, false, &mut tx);
         self.refresh_peers(index, changes, &mut tx);
+        self.refresh_named(index, changes, &mut tx);
         self.sweep(&mut tx);
         self.emit(tx)
     }
@@ -276,7 +289,16 @@ impl NodeCompiler {
         }
         // Which policy chains to compile again.
         let mut policies: BTreeSet<PolicyDir> = BTreeSet::new();
+        let mut named_users: BTreeSet<PolicyDir> = BTreeSet::new();
         for k in &dirty {
+            for (i, d) in DIRS.into_iter().enumerate() {
+                for pk in self.pods.get(k).map(|p| p.jumps[i].as_slice()).unwrap_or_default() {
+                    let pd = (pk.clone(), d);
+                    if self.policies.get(&pd).is_some_and(|p| p.named) {
+                        named_users.insert(pd);
+                    }
+                }
+            }
             let new = local.get(k).and_then(|ifname| {
                 let id = index.pod_id(k)?;
                 Some(pod_piece(index, &ids, id, k, ifname))
@@ -289,6 +311,15 @@ impl NodeCompiler {
                 continue;
             }
             self.replace_pod(k, old.as_ref(), new.as_ref(), tx, &mut policies);
+            if let Some(p) = &new {
+                for (i, d) in DIRS.into_iter().enumerate() {
+                    for pk in &p.jumps[i] {
+                        if self.policies.get(&(pk.clone(), d)).is_some_and(|p| p.named) {
+                            named_users.insert((pk.clone(), d));
+                        }
+                    }
+                }
+            }
             if let Some(p) = new {
                 self.pods.insert(k.clone(), p);
             }
@@ -298,10 +329,8 @@ impl NodeCompiler {
                 policies.insert((pk.clone(), d));
             }
         }
-        if !changes.pods.is_empty() || !dirty.is_empty() {
-            // Named ports resolve on pods: those chains follow any pod change.
-            policies.extend(self.policies.iter().filter(|(_, p)| p.named).map(|(k, _)| k.clone()));
-        }
+        // Ingress named ports resolve on the selected local pods: those chains follow their pods' changes.
+        policies.extend(named_users);
         for pd in policies {
             let needed = self.users.get(&pd).is_some_and(|u| !u.is_empty());
             let pi = ids.of(&pd.0).filter(|_| needed);
@@ -427,7 +456,8 @@ impl NodeCompiler {
                 None => {
                     tx.sets_before.entry(name.clone()).or_insert(false);
                     let set = Set { name: name.clone(), kind, interval, elements: Arc::new(elements) };
-                    self.sets.insert(name.clone(), Shared { set, peers: None, users: BTreeSet::from([user]) });
+                    self.sets
+                        .insert(name.clone(), Shared { set, peers: None, named: None, users: BTreeSet::from([user]) });
                     return name;
                 }
             }
@@ -462,7 +492,42 @@ impl NodeCompiler {
         let kind = if def.slot == 0 { "ipv4_addr" } else { "ipv6_addr" };
         let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(members()) };
         self.by_def.insert(def.clone(), name.clone());
-        self.sets.insert(name.clone(), Shared { set, peers: Some(def), users: BTreeSet::from([user]) });
+        self.sets.insert(name.clone(), Shared { set, peers: Some(def), named: None, users: BTreeSet::from([user]) });
+        name
+    }
+
+    /// Uses the named-port set of an egress rule's destinations, making it (with its current elements) if new.
+    fn use_named(
+        &mut self,
+        def: NamedDef,
+        elements: impl FnOnce() -> BTreeSet<String>,
+        user: RuleRef,
+        tx: &mut Tx,
+    ) -> String {
+        if let Some(name) = self.by_named.get(&def)
+            && let Some(s) = self.sets.get_mut(name)
+        {
+            tx.sets_before.entry(name.clone()).or_insert(true);
+            s.users.insert(user);
+            return name.clone();
+        }
+        let h = stable_hash(&def);
+        let f = if def.slot == 0 { "4" } else { "6" };
+        let mut name = format!("named{f}_{h:016x}");
+        let mut n = 1;
+        while self.sets.contains_key(&name) {
+            name = format!("named{f}_{h:016x}_{n}");
+            n += 1;
+        }
+        tx.sets_before.entry(name.clone()).or_insert(false);
+        let kind = if def.slot == 0 {
+            "ipv4_addr . inet_proto . inet_service"
+        } else {
+            "ipv6_addr . inet_proto . inet_service"
+        };
+        let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(elements()) };
+        self.by_named.insert(def.clone(), name.clone());
+        self.sets.insert(name.clone(), Shared { set, peers: None, named: Some(def), users: BTreeSet::from([user]) });
         name
     }
 
@@ -492,7 +557,7 @@ impl NodeCompiler {
             None => {
                 tx.sets_before.entry(name.clone()).or_insert(false);
                 let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(elements) };
-                self.sets.insert(name.clone(), Shared { set, peers: None, users: BTreeSet::from([user]) });
+                self.sets.insert(name.clone(), Shared { set, peers: None, named: None, users: BTreeSet::from([user]) });
             }
         }
         name
@@ -616,27 +681,27 @@ impl NodeCompiler {
                 if let Some(name) = &ports_set {
                     port_exprs.push(format!("meta l4proto . th dport @{name} "));
                 }
-                if !named.is_empty() {
-                    piece.named = true;
-                    // Destinations that define the named port: the selected local pods (ingress) or the peers (egress).
-                    let candidates: Vec<PodId> = match d {
-                        Direction::Ingress => {
-                            self.users.get(pd).into_iter().flatten().filter_map(|k| index.pod_id(k)).collect()
-                        }
-                        Direction::Egress => match &peer_pods {
+                if !named.is_empty() && d == Direction::Egress {
+                    // Destinations that define the named port: the rule's peers, or every pod. Shared by their
+                    // definition and kept current as pods change, as peer sets are.
+                    let def = NamedDef { slot: s, peers: rule.peers.clone(), names: named.clone() };
+                    let elements = || {
+                        let candidates: Vec<PodId> = match &peer_pods {
                             Some(u) if rule.peers.is_some() => u.iter().collect(),
                             _ => (0..pods.len()).collect(),
-                        },
+                        };
+                        candidates.into_iter().flat_map(|q| named_elements(index, q, family, &named)).collect()
                     };
-                    let mut elems = BTreeSet::new();
-                    for q in candidates {
-                        let Some(ip) = pods[q].facts.ip(family) else { continue };
-                        for cp in index.pod_ports(q) {
-                            if named.iter().any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p) {
-                                elems.insert(format!("{ip} . {} . {}", proto(cp.protocol), cp.port));
-                            }
-                        }
-                    }
+                    let name = self.use_named(def, elements, user.clone(), tx);
+                    piece.sets.push(name.clone());
+                    port_exprs.push(format!("{ipk} {dest_dir} . meta l4proto . th dport @{name} "));
+                } else if !named.is_empty() {
+                    // Ingress: the selected local pods, few; the chain is compiled again when they change.
+                    piece.named = true;
+                    let candidates: Vec<PodId> =
+                        self.users.get(pd).into_iter().flatten().filter_map(|k| index.pod_id(k)).collect();
+                    let elems: BTreeSet<String> =
+                        candidates.into_iter().flat_map(|q| named_elements(index, q, family, &named)).collect();
                     if !elems.is_empty() {
                         let kind = if family == IpFamily::V4 {
                             "ipv4_addr . inet_proto . inet_service"
@@ -750,16 +815,70 @@ impl NodeCompiler {
         }
     }
 
+    /// Moves every touched pod's named ports in or out of the egress named-port sets that existed before
+    /// this transaction.
+    fn refresh_named(&mut self, index: &Index, changes: &Changes, tx: &mut Tx) {
+        if changes.pods.is_empty() {
+            return;
+        }
+        let ids = Ids::new(index);
+        let names: Vec<String> = self
+            .sets
+            .iter()
+            .filter(|(n, s)| s.named.is_some() && !s.users.is_empty() && tx.sets_before.get(*n) != Some(&false))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let Some(s) = self.sets.get(&name) else { continue };
+            let Some(def) = s.named.clone() else { continue };
+            let family = FAMILIES[def.slot];
+            let Some((pk, d, ri)) = s.users.first().cloned() else { continue };
+            let Some(pi) = ids.of(&pk) else { continue };
+            let peers = def.peers.as_ref().map_or(0, Vec::len);
+            let candidate = |id: PodId| {
+                def.peers.is_none() || (0..peers).any(|pe| index.peer_pods(pi, d, ri, pe, family).contains(id))
+            };
+            let mut del: Vec<String> = Vec::new();
+            let mut add: Vec<String> = Vec::new();
+            for (key, before) in &changes.pods {
+                if let Some(o) = before.iter().copied().find(|ip| IpFamily::of(ip) == family) {
+                    let prefix = format!("{o} . ");
+                    del.extend(s.set.elements.range(prefix.clone()..).take_while(|e| e.starts_with(&prefix)).cloned());
+                }
+                if let Some(id) = index.pod_id(key).filter(|id| candidate(*id)) {
+                    add.extend(named_elements(index, id, family, &def.names));
+                }
+            }
+            let Some(s) = self.sets.get_mut(&name) else { continue };
+            let elements = Arc::make_mut(&mut s.set.elements);
+            for e in del {
+                if elements.remove(&e) {
+                    tx.del_element(&name, &e);
+                }
+            }
+            for e in add {
+                if elements.insert(e.clone()) {
+                    tx.add_element(&name, &e);
+                }
+            }
+        }
+    }
+
     /// Forgets the sets no rule uses any more.
     fn sweep(&mut self, tx: &mut Tx) {
         let unused: Vec<String> =
             tx.sets_before.keys().filter(|n| self.sets.get(*n).is_some_and(|s| s.users.is_empty())).cloned().collect();
         for n in unused {
-            if let Some(s) = self.sets.remove(&n)
-                && let Some(def) = s.peers
+            let Some(s) = self.sets.remove(&n) else { continue };
+            if let Some(def) = s.peers
                 && self.by_def.get(&def) == Some(&n)
             {
                 self.by_def.remove(&def);
+            }
+            if let Some(def) = s.named
+                && self.by_named.get(&def) == Some(&n)
+            {
+                self.by_named.remove(&def);
             }
         }
     }
@@ -945,6 +1064,17 @@ impl NodeCompiler {
     pub fn isolated_pods(&self) -> usize {
         self.pods.values().filter(|p| !p.chains.is_empty()).count()
     }
+}
+
+/// A pod's elements in a named-port set: `addr . proto . port` for each of its container ports named so.
+fn named_elements(index: &Index, q: PodId, family: IpFamily, names: &[(String, Protocol)]) -> Vec<String> {
+    let Some(ip) = index.pods()[q].facts.ip(family) else { return Vec::new() };
+    index
+        .pod_ports(q)
+        .iter()
+        .filter(|cp| names.iter().any(|(n, p)| cp.name.as_deref() == Some(n.as_str()) && cp.protocol == *p))
+        .map(|cp| format!("{ip} . {} . {}", proto(cp.protocol), cp.port))
+        .collect()
 }
 
 /// What a local pod contributes, from the index.
