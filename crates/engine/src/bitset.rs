@@ -96,22 +96,30 @@ fn transpose64(a: &mut [u64; 64]) {
 }
 
 /// Transposes a square bit matrix given as rows (`rows[i]` has bit j set ⇔ entry (i, j)).
+///
+/// Block rows are taken eight at a time, so each cache line of an output row (eight words) is filled while it
+/// is hot and the input lines read stay within a few tens of kilobytes, whatever the size.
 pub fn transpose(rows: &[&BitSet]) -> Vec<BitSet> {
+    const GROUP: usize = 8;
     let n = rows.len();
     let blocks = n.div_ceil(64);
     let mut out: Vec<BitSet> = (0..n).map(|_| BitSet::new(n)).collect();
     let mut block = [0u64; 64];
-    for bi in 0..blocks {
+    for group in (0..blocks).step_by(GROUP) {
         for bj in 0..blocks {
-            for (k, b) in block.iter_mut().enumerate() {
-                *b = rows.get(bi * 64 + k).and_then(|r| r.words.get(bj).copied()).unwrap_or(0);
-            }
-            if block.iter().all(|w| *w == 0) {
-                continue;
-            }
-            transpose64(&mut block);
-            for (c, w) in block.iter().enumerate() {
-                if let Some(r) = out.get_mut(bj * 64 + c) {
+            for bi in group..(group + GROUP).min(blocks) {
+                let first = bi * 64;
+                let height = (n - first).min(64);
+                for (b, r) in block.iter_mut().zip(&rows[first..first + height]) {
+                    *b = r.words[bj];
+                }
+                block[height..].fill(0);
+                if block.iter().all(|w| *w == 0) {
+                    continue;
+                }
+                transpose64(&mut block);
+                let width = (n - bj * 64).min(64);
+                for (r, w) in out[bj * 64..bj * 64 + width].iter_mut().zip(&block) {
                     r.words[bi] = *w;
                 }
             }
@@ -145,21 +153,23 @@ mod tests {
 
     #[test]
     fn transpose_matches_naive() {
-        let n = 150;
-        let mut rows: Vec<BitSet> = (0..n).map(|_| BitSet::new(n)).collect();
-        let mut x: u64 = 12345;
-        for (i, r) in rows.iter_mut().enumerate() {
-            for j in 0..n {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                if (x >> 33).is_multiple_of(3) || i == j {
-                    r.insert(j);
+        // Partial blocks, and more block rows than one group of eight (with a partial last group).
+        for n in [150, 64 * 9 + 5] {
+            let mut rows: Vec<BitSet> = (0..n).map(|_| BitSet::new(n)).collect();
+            let mut x: u64 = 12345;
+            for (i, r) in rows.iter_mut().enumerate() {
+                for j in 0..n {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    if (x >> 33).is_multiple_of(3) || i == j {
+                        r.insert(j);
+                    }
                 }
             }
-        }
-        let t = transpose(&rows.iter().collect::<Vec<_>>());
-        for (i, row) in rows.iter().enumerate() {
-            for (j, col) in t.iter().enumerate() {
-                assert_eq!(row.contains(j), col.contains(i), "({i},{j})");
+            let t = transpose(&rows.iter().collect::<Vec<_>>());
+            for (i, row) in rows.iter().enumerate() {
+                for (j, col) in t.iter().enumerate() {
+                    assert_eq!(row.contains(j), col.contains(i), "n={n} ({i},{j})");
+                }
             }
         }
     }
