@@ -843,7 +843,27 @@ impl NodeCompiler {
             for (key, before) in &changes.pods {
                 if let Some(o) = before.iter().copied().find(|ip| IpFamily::of(ip) == family) {
                     let prefix = format!("{o} . ");
-                    del.extend(s.set.elements.range(prefix.clone()..).take_while(|e| e.starts_with(&prefix)).cloned());
+                    // Another pod may hold the same address now (reused while its old pod goes): its
+                    // elements stay.
+                    let now = index.pod_id(key);
+                    let own = u32::from(now.is_some_and(|id| index.pods()[id].facts.ip(family) == Some(o)));
+                    let others = self.ip_count.get(&o).copied().unwrap_or(0).saturating_sub(own);
+                    let keep: BTreeSet<String> = if others > 0 {
+                        (0..index.pods().len())
+                            .filter(|&q| Some(q) != now && index.pods()[q].facts.ip(family) == Some(o) && candidate(q))
+                            .flat_map(|q| named_elements(index, q, family, &def.names))
+                            .collect()
+                    } else {
+                        BTreeSet::new()
+                    };
+                    del.extend(
+                        s.set
+                            .elements
+                            .range(prefix.clone()..)
+                            .take_while(|e| e.starts_with(&prefix))
+                            .filter(|e| !keep.contains(*e))
+                            .cloned(),
+                    );
                 }
                 if let Some(id) = index.pod_id(key).filter(|id| candidate(*id)) {
                     add.extend(named_elements(index, id, family, &def.names));

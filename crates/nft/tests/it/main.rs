@@ -350,3 +350,52 @@ fn incremental_updates_equal_fresh_compiles() {
         }
     }
 }
+
+/// Two pods that hold one address (reused while the old pod goes): when one of them leaves, the address
+/// stays in the sets the other belongs to (peer sets and named-port sets), as in a fresh compile.
+#[test]
+fn an_address_held_by_two_pods_stays_while_one_remains() {
+    use palisade_engine::{Kind, Store};
+    use palisade_nft::NodeCompiler;
+    let pods = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: x, labels: {app: client}}
+spec: {nodeName: n1}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: old, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
+status: {podIP: 10.0.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: new, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
+status: {podIP: 10.0.0.5}
+"#;
+    for egress in
+        ["[{to: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: http}]}]", "[{ports: [{port: http}]}]"]
+    {
+        let text = format!(
+            "{pods}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: out, namespace: x}}\nspec: {{podSelector: {{matchLabels: {{app: client}}}}, policyTypes: [Egress], egress: {egress}}}\n"
+        );
+        let loaded = load_str("t.yaml", &text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let mut cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
+        let mut store = Store::from_cluster(&cluster);
+        let node = Node { interfaces: [(ObjectKey::new("x", "client"), "v1".to_owned())].into() };
+        let mut compiler = NodeCompiler::new("palisade");
+        compiler.full(store.index(), &node);
+        store.take_changes();
+        cluster.delete(Kind::Pod, "x", "old");
+        store.delete(Kind::Pod, "x", "old");
+        let changes = store.take_changes();
+        compiler.update(store.index(), &node, &changes);
+        let got = compiler.ruleset().render_table();
+        assert_eq!(got, compile(&Index::build(&cluster), &node, "palisade").render_table(), "{egress}");
+        assert!(got.contains("10.0.0.5 . tcp . 80"), "{got}");
+    }
+}
