@@ -465,6 +465,29 @@ impl NodeCompiler {
         unreachable!("a free name exists")
     }
 
+    /// Adds `user` to the set `name` if it exists (a shared set found by its definition).
+    fn reuse(&mut self, name: Option<String>, user: &RuleRef, tx: &mut Tx) -> Option<String> {
+        let name = name?;
+        let s = self.sets.get_mut(&name)?;
+        tx.sets_before.entry(name.clone()).or_insert(true);
+        s.users.insert(user.clone());
+        Some(name)
+    }
+
+    /// Makes a set shared by its definition: named `{base}_{hash}` (a suffix if that is taken), used by `user`.
+    fn add_defined(&mut self, base: &str, hash: u64, mut shared: Shared, tx: &mut Tx) -> String {
+        let mut name = format!("{base}_{hash:016x}");
+        let mut n = 1;
+        while self.sets.contains_key(&name) {
+            name = format!("{base}_{hash:016x}_{n}");
+            n += 1;
+        }
+        tx.sets_before.entry(name.clone()).or_insert(false);
+        shared.set.name = name.clone();
+        self.sets.insert(name.clone(), shared);
+        name
+    }
+
     /// Uses the pod-address set of a rule's pod peers, making it (with its current members) if new.
     fn use_peers(
         &mut self,
@@ -473,26 +496,14 @@ impl NodeCompiler {
         user: RuleRef,
         tx: &mut Tx,
     ) -> String {
-        if let Some(name) = self.by_def.get(&def)
-            && let Some(s) = self.sets.get_mut(name)
-        {
-            tx.sets_before.entry(name.clone()).or_insert(true);
-            s.users.insert(user);
-            return name.clone();
+        if let Some(name) = self.reuse(self.by_def.get(&def).cloned(), &user, tx) {
+            return name;
         }
-        let h = stable_hash(&def);
-        let f = if def.slot == 0 { "4" } else { "6" };
-        let mut name = format!("peer{f}_{h:016x}");
-        let mut n = 1;
-        while self.sets.contains_key(&name) {
-            name = format!("peer{f}_{h:016x}_{n}");
-            n += 1;
-        }
-        tx.sets_before.entry(name.clone()).or_insert(false);
         let kind = if def.slot == 0 { "ipv4_addr" } else { "ipv6_addr" };
-        let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(members()) };
-        self.by_def.insert(def.clone(), name.clone());
-        self.sets.insert(name.clone(), Shared { set, peers: Some(def), named: None, users: BTreeSet::from([user]) });
+        let set = Set { name: String::new(), kind, interval: false, elements: Arc::new(members()) };
+        let shared = Shared { set, peers: Some(def.clone()), named: None, users: BTreeSet::from([user]) };
+        let name = self.add_defined(&format!("peer{}", fam(FAMILIES[def.slot])), stable_hash(&def), shared, tx);
+        self.by_def.insert(def, name.clone());
         name
     }
 
@@ -504,30 +515,18 @@ impl NodeCompiler {
         user: RuleRef,
         tx: &mut Tx,
     ) -> String {
-        if let Some(name) = self.by_named.get(&def)
-            && let Some(s) = self.sets.get_mut(name)
-        {
-            tx.sets_before.entry(name.clone()).or_insert(true);
-            s.users.insert(user);
-            return name.clone();
+        if let Some(name) = self.reuse(self.by_named.get(&def).cloned(), &user, tx) {
+            return name;
         }
-        let h = stable_hash(&def);
-        let f = if def.slot == 0 { "4" } else { "6" };
-        let mut name = format!("named{f}_{h:016x}");
-        let mut n = 1;
-        while self.sets.contains_key(&name) {
-            name = format!("named{f}_{h:016x}_{n}");
-            n += 1;
-        }
-        tx.sets_before.entry(name.clone()).or_insert(false);
         let kind = if def.slot == 0 {
             "ipv4_addr . inet_proto . inet_service"
         } else {
             "ipv6_addr . inet_proto . inet_service"
         };
-        let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(elements()) };
-        self.by_named.insert(def.clone(), name.clone());
-        self.sets.insert(name.clone(), Shared { set, peers: None, named: Some(def), users: BTreeSet::from([user]) });
+        let set = Set { name: String::new(), kind, interval: false, elements: Arc::new(elements()) };
+        let shared = Shared { set, peers: None, named: Some(def.clone()), users: BTreeSet::from([user]) };
+        let name = self.add_defined(&format!("named{}", fam(FAMILIES[def.slot])), stable_hash(&def), shared, tx);
+        self.by_named.insert(def, name.clone());
         name
     }
 
