@@ -257,7 +257,7 @@ fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output:
 
     // One check after loading: median over random pod pairs.
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let keys: Vec<_> = index.pods().iter().map(|p| p.key.clone()).collect();
+    let keys: Vec<_> = index.pods().map(|p| p.key.clone()).collect();
     let mut samples = Vec::new();
     for _ in 0..2000 {
         let a = Endpoint::Pod(keys[rng.below(keys.len())].clone());

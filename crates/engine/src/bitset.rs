@@ -42,6 +42,19 @@ impl BitSet {
         self.words[i / 64] &= !(1 << (i % 64));
     }
 
+    /// Adds (`value`) or removes element `i`, growing the set when `i` is beyond it.
+    pub fn set(&mut self, i: usize, value: bool) {
+        if value {
+            if i >= self.len {
+                self.len = i + 1;
+                self.words.resize(self.len.div_ceil(64), 0);
+            }
+            self.insert(i);
+        } else if i < self.len {
+            self.remove(i);
+        }
+    }
+
     pub fn contains(&self, i: usize) -> bool {
         self.words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
@@ -183,6 +196,11 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 64, 129]);
         s.remove(64);
         assert!(!s.contains(64));
+        let mut g = BitSet::new(3);
+        g.set(200, false);
+        assert_eq!(g.len(), 3, "removing what is beyond the set changes nothing");
+        g.set(200, true);
+        assert_eq!((g.len(), g.iter().collect::<Vec<_>>()), (201, vec![200]));
         assert_eq!(BitSet::full(130).count(), 130);
         let mut u = BitSet::new(130);
         u.union_with_intersection(&BitSet::full(130), &s);

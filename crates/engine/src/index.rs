@@ -36,6 +36,9 @@ pub struct PodEntry {
     class: usize,
 }
 
+/// The class of a free pod slot (no pod holds its id).
+const HOLE: usize = usize::MAX;
+
 #[derive(Debug, Clone)]
 struct Class {
     namespace: String,
@@ -97,45 +100,30 @@ impl Matrix {
     }
 }
 
-/// Evaluates connections of one cluster state. Built from a [`Cluster`]; rebuild after changes.
+/// Evaluates connections of one cluster state. Built from a [`Cluster`], then changed in place.
+///
+/// A pod keeps its id (its slot in `pods`) while it exists: a new pod takes a free slot or a new one at the
+/// end, a deleted pod frees its slot, so a change never renumbers the others or shifts the sets of pods
+/// (that made adding a pod cost the size of the cluster). A built index has its pods in key order with no
+/// free slot; the matrix, which answers in key order, uses a rebuilt copy otherwise.
 #[derive(Debug, Clone)]
 pub struct Index {
+    /// Pod slots by id; a free slot has class [`HOLE`].
     pods: Vec<PodEntry>,
-    by_key: HashMap<ObjectKey, PodId>,
-    terminated: Vec<ObjectKey>,
+    free: Vec<PodId>,
+    by_key: std::collections::BTreeMap<ObjectKey, PodId>,
+    terminated: std::collections::BTreeSet<ObjectKey>,
     classes: Vec<Class>,
+    /// The pods of each class.
+    members: Vec<Vec<PodId>>,
     policies: Vec<IndexedPolicy>,
     namespaces: std::collections::BTreeMap<String, Labels>,
     class_of: HashMap<ClassKey, usize>,
-    /// Changes whenever the pods' ids, addresses or ports may have changed (not on a relabel): lets
-    /// consumers (the nft compiler) keep what they derived from them.
-    pods_generation: u64,
-    /// What each generation since `pod_log_base` did to pod ids, so a consumer that saw an older generation
-    /// can follow the ids instead of starting over (bounded; cleared when full).
-    pod_log: Vec<(u64, Option<PodEdit>)>,
-    pod_log_base: u64,
+    /// Pod ids are `0..n` in key order (as built, or pods added after every other since).
+    ordered: bool,
     /// The Admin and Baseline tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy)
     /// and the Nodes their `nodes` peer reads, resolved over the pods.
     tiers: Tiers,
-}
-
-/// One change of pod ids (positions in [`Index::pods`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodEdit {
-    /// The pod at this id left; the ids above moved down by one.
-    Removed(PodId),
-    /// A pod (new, or one just removed coming back with other facts) took this id; the ids from here moved up.
-    Inserted(PodId),
-}
-
-/// How many generations the pod log keeps before it starts over.
-const POD_LOG_MAX: usize = 4096;
-
-/// Generations are unique across every index of the process.
-static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-fn next_generation() -> u64 {
-    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What makes two pods answer every policy question alike (but ipBlocks).
@@ -167,14 +155,23 @@ impl Index {
         cluster_pods: impl IntoIterator<Item = (ObjectKey, PodFacts)>,
         cluster_policies: impl IntoIterator<Item = &'a k8s_openapi::api::networking::v1::NetworkPolicy>,
     ) -> Self {
+        Self::build_lowered(namespaces, cluster_pods, cluster_policies.into_iter().map(Policy::lower))
+    }
+
+    /// Builds from namespaces, pods in key order and lowered policies in key order.
+    fn build_lowered(
+        namespaces: std::collections::BTreeMap<String, Labels>,
+        cluster_pods: impl IntoIterator<Item = (ObjectKey, PodFacts)>,
+        cluster_policies: impl IntoIterator<Item = Policy>,
+    ) -> Self {
         let mut pods = Vec::new();
-        let mut terminated = Vec::new();
+        let mut terminated = std::collections::BTreeSet::new();
         let mut classes: Vec<Class> = Vec::new();
         let mut class_of: HashMap<ClassKey, usize> = HashMap::new();
         for (key, facts) in cluster_pods {
             let key = &key;
             if facts.terminated {
-                terminated.push(key.clone());
+                terminated.insert(key.clone());
                 continue;
             }
             let ck = (key.namespace.clone(), facts.labels.clone(), facts.ports.clone(), facts.host_network);
@@ -265,8 +262,7 @@ impl Index {
         };
 
         let mut policies = Vec::new();
-        for np in cluster_policies {
-            let policy = Policy::lower(np);
+        for policy in cluster_policies {
             let ingress = index_rules(policy.ingress.as_deref(), n, &mut resolve_peer);
             let egress = index_rules(policy.egress.as_deref(), n, &mut resolve_peer);
             policies.push(IndexedPolicy { policy, ingress, egress });
@@ -286,49 +282,52 @@ impl Index {
                 }
             }
         }
-        let pods_generation = next_generation();
         Index {
             pods,
+            free: Vec::new(),
             by_key,
             terminated,
             classes,
+            members,
             policies,
             namespaces,
             class_of,
-            pods_generation,
-            pod_log: Vec::new(),
-            pod_log_base: pods_generation,
+            ordered: true,
             tiers: Tiers::default(),
         }
     }
 
-    /// A new pods generation, recording what it did to pod ids.
-    fn bump_pods(&mut self, edit: Option<PodEdit>) {
-        self.pods_generation = next_generation();
-        if self.pod_log.len() >= POD_LOG_MAX {
-            self.pod_log.clear();
-            self.pod_log_base = self.pods_generation;
-        } else {
-            self.pod_log.push((self.pods_generation, edit));
-        }
+    /// The same cluster built afresh: pod ids `0..n` in key order.
+    fn rebuilt(&self) -> Index {
+        let live = self.by_key.iter().map(|(k, &id)| (k.clone(), self.pods[id].facts.clone()));
+        let gone = self.terminated.iter().map(|k| (k.clone(), PodFacts { terminated: true, ..PodFacts::default() }));
+        let mut pods: Vec<(ObjectKey, PodFacts)> = live.chain(gone).collect();
+        pods.sort_by(|a, b| a.0.cmp(&b.0));
+        let policies = self.policies.iter().map(|p| p.policy.clone());
+        let mut index = Index::build_lowered(self.namespaces.clone(), pods, policies);
+        index.tiers = self.tiers.clone();
+        index.refresh_tiers();
+        index
     }
 
-    /// The pod id edits from pods generation `since` to now, in order; `None` when this index does not know
-    /// (another index's generation, or older than its log).
-    pub fn pod_edits_since(&self, since: u64) -> Option<Vec<PodEdit>> {
-        let start =
-            if since == self.pod_log_base { 0 } else { self.pod_log.iter().position(|(g, _)| *g == since)? + 1 };
-        Some(self.pod_log[start..].iter().filter_map(|(_, e)| *e).collect())
+    /// The pods, in key order.
+    pub fn pods(&self) -> impl ExactSizeIterator<Item = &PodEntry> {
+        self.by_key.values().map(|&id| &self.pods[id])
     }
 
-    pub fn pods(&self) -> &[PodEntry] {
-        &self.pods
+    /// The pods with their ids, in key order.
+    pub fn pods_with_ids(&self) -> impl ExactSizeIterator<Item = (PodId, &PodEntry)> {
+        self.by_key.values().map(|&id| (id, &self.pods[id]))
     }
 
-    /// A number that changes whenever pod ids, addresses or ports may have changed (labels aside), and
-    /// differs between any two indexes built or changed separately.
-    pub fn pods_generation(&self) -> u64 {
-        self.pods_generation
+    /// The pod with this id (which must be a pod's: ids come from [`Index::pod_id`] or a peer's set).
+    pub fn pod(&self, id: PodId) -> &PodEntry {
+        &self.pods[id]
+    }
+
+    /// One more than the largest pod id: the length of the sets of pods.
+    pub fn pod_slots(&self) -> usize {
+        self.pods.len()
     }
 
     pub fn pod_id(&self, key: &ObjectKey) -> Option<PodId> {
@@ -340,43 +339,64 @@ impl Index {
     /// pod is not in the index (a rebuild is needed).
     pub fn relabel_pod(&mut self, key: &ObjectKey, labels: &Labels) -> bool {
         let Some(&id) = self.by_key.get(key) else { return false };
-        let old = &self.classes[self.pods[id].class];
+        let before = self.pods[id].class;
+        let old = &self.classes[before];
         let (namespace, ports, host_network) = (old.namespace.clone(), old.ports.clone(), old.host_network);
         let class = self.class_for(&namespace, labels, &ports, host_network);
+        self.leave_class(id);
         self.pods[id].class = class;
+        self.members[class].push(id);
         self.pods[id].facts.labels = labels.clone();
-        let namespaces = &self.namespaces;
+        self.place(id);
+        self.refresh_tiers();
+        true
+    }
+
+    /// Takes pod `id` out of its class's members.
+    fn leave_class(&mut self, id: PodId) {
+        let members = &mut self.members[self.pods[id].class];
+        if let Some(at) = members.iter().position(|&m| m == id) {
+            members.swap_remove(at);
+        }
+    }
+
+    /// Sets pod `id`'s bit in every peer and rule union from its class and addresses. A selector peer holds
+    /// every pod of a class or none, so when the class has another pod its bit is copied (one bit test per
+    /// peer); a new class asks each selector once.
+    fn place(&mut self, id: PodId) {
+        let class = self.pods[id].class;
+        let rep = self.members[class].iter().copied().find(|&m| m != id);
+        let (c, ips, namespaces) = (&self.classes[class], &self.pods[id].facts.ips, &self.namespaces);
         for p in &mut self.policies {
             for rule in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
                 let mut any = [false, false];
                 for peer in &mut rule.peers {
-                    if let Peer::Pods { .. } = &peer.peer {
-                        let member = peer_member(&peer.peer, &namespace, labels, host_network, &[], namespaces, 0);
-                        for set in &mut peer.pods {
-                            if member {
-                                set.insert(id);
-                            } else {
-                                set.remove(id);
-                            }
+                    let m = match &peer.peer {
+                        Peer::Pods { .. } => {
+                            let m = match rep {
+                                Some(r) => peer.pods[0].contains(r),
+                                None => {
+                                    peer_member(&peer.peer, &c.namespace, &c.labels, c.host_network, &[], namespaces, 0)
+                                }
+                            };
+                            [m, m]
                         }
-                    }
-                    for (f, a) in any.iter_mut().enumerate() {
-                        *a |= peer.pods[f].contains(id);
+                        other => [0, 1].map(|slot| {
+                            peer_member(other, &c.namespace, &c.labels, c.host_network, ips, namespaces, slot)
+                        }),
+                    };
+                    for slot in 0..2 {
+                        peer.pods[slot].set(id, m[slot]);
+                        any[slot] |= m[slot];
                     }
                 }
                 if let Some(union) = &mut rule.union {
-                    for (f, set) in union.iter_mut().enumerate() {
-                        if any[f] {
-                            set.insert(id);
-                        } else {
-                            set.remove(id);
-                        }
+                    for slot in 0..2 {
+                        union[slot].set(id, any[slot]);
                     }
                 }
             }
         }
-        self.refresh_tiers();
-        true
     }
 
     /// All policies, lowered, in namespace/name order; a policy's position is its id below.
@@ -601,10 +621,15 @@ impl Index {
             return;
         }
         let empty = Labels::new();
+        // A free slot is a pod no tier policy can select or match.
+        let hole = TierPod { namespace_labels: &empty, labels: &empty, host_network: true, ips: &[] };
         let pods: Vec<TierPod<'_>> = self
             .pods
             .iter()
             .map(|p| {
+                if p.class == HOLE {
+                    return hole;
+                }
                 let c = &self.classes[p.class];
                 TierPod {
                     namespace_labels: self.namespaces.get(&c.namespace).unwrap_or(&empty),
@@ -713,6 +738,10 @@ impl Index {
     /// it), which destinations a list of ports admits is decided per class once per list, and the rest is one
     /// blockwise transpose and one AND per word of the result.
     pub fn matrix(&self, protocol: Protocol, port: u16, family: IpFamily) -> Matrix {
+        if !self.ordered {
+            // Rows and columns are in key order: pods added or removed in place have ids out of it.
+            return self.rebuilt().matrix(protocol, port, family);
+        }
         let n = self.pods.len();
         let slot = family_slot(family);
         let members = self.class_members();
@@ -820,7 +849,7 @@ impl Index {
     /// The pods of each class, in id order.
     fn class_members(&self) -> Vec<Vec<PodId>> {
         let mut members = vec![Vec::new(); self.classes.len()];
-        for (i, p) in self.pods.iter().enumerate() {
+        for (i, p) in self.pods.iter().enumerate().filter(|(_, p)| p.class != HOLE) {
             members[p.class].push(i);
         }
         members
@@ -1041,6 +1070,7 @@ impl Index {
             }
         }
         self.classes.push(c);
+        self.members.push(Vec::new());
         self.class_of.insert(ck, self.classes.len() - 1);
         self.classes.len() - 1
     }
@@ -1058,79 +1088,49 @@ impl Index {
         })
     }
 
-    /// Adds a pod, or replaces it (any of its facts may change), as a rebuild would.
+    /// Adds a pod, or replaces it (any of its facts may change), as a rebuild would. Costs what the pod
+    /// touches: a slot, its class, one bit per peer; no other pod's id moves.
     pub fn upsert_pod(&mut self, key: &ObjectKey, facts: PodFacts) {
         self.remove_pod(key);
         self.note_namespace(&key.namespace);
         if facts.terminated {
-            self.bump_pods(None);
-            let at = self.terminated.partition_point(|k| k < key);
-            self.terminated.insert(at, key.clone());
+            self.terminated.insert(key.clone());
             return;
         }
-        let at = self.pods.partition_point(|p| p.key < *key);
         let class = self.class_for(&key.namespace, &facts.labels, &facts.ports, facts.host_network);
-        let members: Vec<[bool; 2]> = {
-            let (c, ns) = (&self.classes[class], &self.namespaces);
-            self.policies
-                .iter()
-                .flat_map(|p| p.ingress.iter().chain(p.egress.iter()))
-                .flat_map(|r| r.peers.iter())
-                .map(|pe| {
-                    [0, 1].map(|slot| {
-                        peer_member(&pe.peer, &c.namespace, &c.labels, c.host_network, &facts.ips, ns, slot)
-                    })
-                })
-                .collect()
+        let entry = PodEntry { key: key.clone(), facts, class };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.ordered = false;
+                self.pods[id] = entry;
+                id
+            }
+            None => {
+                // Still in key order if it sorts after every pod.
+                self.ordered &= self.by_key.last_key_value().is_none_or(|(last, _)| last < key);
+                self.pods.push(entry);
+                self.pods.len() - 1
+            }
         };
-        self.pods.insert(at, PodEntry { key: key.clone(), facts, class });
-        self.bump_pods(Some(PodEdit::Inserted(at)));
-        for (i, p) in self.pods.iter().enumerate().skip(at) {
-            match self.by_key.get_mut(&p.key) {
-                Some(id) => *id = i,
-                None => {
-                    self.by_key.insert(p.key.clone(), i);
-                }
-            }
-        }
-        let mut member = members.into_iter();
-        for p in &mut self.policies {
-            for r in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
-                let mut any = [false, false];
-                for pe in &mut r.peers {
-                    let m = member.next().unwrap_or([false, false]);
-                    for slot in 0..2 {
-                        pe.pods[slot].insert_at(at, m[slot]);
-                        any[slot] |= m[slot];
-                    }
-                }
-                if let Some(u) = &mut r.union {
-                    for slot in 0..2 {
-                        u[slot].insert_at(at, any[slot]);
-                    }
-                }
-            }
-        }
+        self.members[class].push(id);
+        self.by_key.insert(key.clone(), id);
+        self.place(id);
         self.refresh_tiers();
     }
 
-    /// Removes a pod as a rebuild would. Returns whether it was there.
+    /// Removes a pod as a rebuild would. Returns whether it was there. Its id is free for the next pod.
     pub fn remove_pod(&mut self, key: &ObjectKey) -> bool {
-        if let Some(i) = self.terminated.iter().position(|k| k == key) {
-            self.terminated.remove(i);
+        if self.terminated.remove(key) {
             return true;
         }
         let Some(id) = self.by_key.remove(key) else { return false };
-        self.pods.remove(id);
-        self.bump_pods(Some(PodEdit::Removed(id)));
-        for (i, p) in self.pods.iter().enumerate().skip(id) {
-            if let Some(x) = self.by_key.get_mut(&p.key) {
-                *x = i;
-            }
-        }
+        self.leave_class(id);
         for set in self.bitsets_mut() {
-            set.remove_at(id);
+            set.set(id, false);
         }
+        self.pods[id] = PodEntry { key: ObjectKey::new("", ""), facts: PodFacts::default(), class: HOLE };
+        self.free.push(id);
+        self.ordered = false;
         self.refresh_tiers();
         true
     }
@@ -1139,29 +1139,36 @@ impl Index {
     fn resolve_now(&self, peer: &Peer) -> [BitSet; 2] {
         let n = self.pods.len();
         let mut sets = [BitSet::new(n), BitSet::new(n)];
-        let class_match: Vec<[bool; 2]> = self
-            .classes
-            .iter()
-            .map(|c| {
-                if matches!(peer, Peer::Pods { .. }) {
-                    let m = peer_member(peer, &c.namespace, &c.labels, c.host_network, &[], &self.namespaces, 0);
-                    [m, m]
-                } else {
-                    [false, false]
-                }
-            })
-            .collect();
-        for (i, p) in self.pods.iter().enumerate() {
-            for (slot, set) in sets.iter_mut().enumerate() {
-                let m = match peer {
-                    Peer::Pods { .. } => class_match[p.class][slot],
-                    _ => {
-                        let c = &self.classes[p.class];
-                        peer_member(peer, &c.namespace, &c.labels, c.host_network, &p.facts.ips, &self.namespaces, slot)
+        match peer {
+            // Per class, then its pods.
+            Peer::Pods { .. } => {
+                for (c, members) in self.classes.iter().zip(&self.members) {
+                    if !members.is_empty()
+                        && peer_member(peer, &c.namespace, &c.labels, c.host_network, &[], &self.namespaces, 0)
+                    {
+                        for &p in members {
+                            sets[0].insert(p);
+                            sets[1].insert(p);
+                        }
                     }
-                };
-                if m {
-                    set.insert(i);
+                }
+            }
+            _ => {
+                for (i, p) in self.pods.iter().enumerate().filter(|(_, p)| p.class != HOLE) {
+                    let c = &self.classes[p.class];
+                    for (slot, set) in sets.iter_mut().enumerate() {
+                        if peer_member(
+                            peer,
+                            &c.namespace,
+                            &c.labels,
+                            c.host_network,
+                            &p.facts.ips,
+                            &self.namespaces,
+                            slot,
+                        ) {
+                            set.insert(i);
+                        }
+                    }
                 }
             }
         }
@@ -1195,7 +1202,7 @@ impl Index {
         let egress = index_rules(policy.egress.as_deref(), n, &mut |p| self.resolve_now(p));
         let key = policy.key.clone();
         let indexed = IndexedPolicy { policy, ingress, egress };
-        let pi = match self.policies.iter().position(|p| p.policy.key == key) {
+        let pi = match self.policies.binary_search_by(|p| p.policy.key.cmp(&key)).ok() {
             Some(pi) => {
                 self.policies[pi] = indexed;
                 pi
@@ -1218,7 +1225,7 @@ impl Index {
 
     /// Removes a NetworkPolicy as a rebuild would. Returns whether it was there.
     pub fn remove_policy(&mut self, key: &ObjectKey) -> bool {
-        let Some(pi) = self.policies.iter().position(|p| p.policy.key == *key) else { return false };
+        let Ok(pi) = self.policies.binary_search_by(|p| p.policy.key.cmp(key)) else { return false };
         self.policies.remove(pi);
         for c in &mut self.classes {
             for v in [&mut c.ingress, &mut c.egress] {

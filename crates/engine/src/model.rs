@@ -318,7 +318,7 @@ impl Cluster {
 }
 
 /// Facts about a pod that NetworkPolicy semantics depend on, read from its manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodFacts {
     pub labels: Labels,
     pub ips: Vec<IpAddr>,

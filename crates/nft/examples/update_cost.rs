@@ -11,22 +11,16 @@ fn main() {
     let cluster = Cluster::from_objects(objs.iter().cloned());
     let mut index = Index::build(&cluster);
     let node = Node {
-        interfaces: index
-            .pods()
-            .iter()
-            .step_by(10)
-            .enumerate()
-            .map(|(i, p)| (p.key.clone(), format!("x{i}")))
-            .collect(),
+        interfaces: index.pods().step_by(10).enumerate().map(|(i, p)| (p.key.clone(), format!("x{i}"))).collect(),
     };
     let mut old = compile(&index, &node, "t");
-    let key = index.pods()[0].key.clone();
+    let key = index.pod(0).key.clone();
     for round in 0..5 {
         let t = Instant::now();
         let rebuilt = Index::build(&cluster);
         let rebuild = t.elapsed();
         drop(rebuilt);
-        let mut labels = index.pods()[0].facts.labels.clone();
+        let mut labels = index.pod(0).facts.labels.clone();
         labels.insert("app".into(), format!("app-{round}"));
         let t = Instant::now();
         index.relabel_pod(&key, &labels);

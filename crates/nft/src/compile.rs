@@ -200,12 +200,11 @@ impl Ruleset {
 /// against; `last` is put at the very end of the chain (the rule the measured traffic hits). Returns the
 /// script and its number of rules.
 pub fn render_linear(index: &Index, node: &Node, table: &str, last: &str) -> (String, usize) {
-    let pods = index.pods();
     let policies: Vec<_> = index.policies().collect();
     let mut rules: Vec<String> = Vec::new();
     for key in node.interfaces.keys() {
         let Some(id) = index.pod_id(key) else { continue };
-        let Some(dst) = pods[id].facts.ip(IpFamily::V4) else { continue };
+        let Some(dst) = index.pod(id).facts.ip(IpFamily::V4) else { continue };
         for &pi in index.selecting_ids(id, Direction::Ingress) {
             for (ri, rule) in policies[pi].rules(Direction::Ingress).unwrap_or_default().iter().enumerate() {
                 let mut peers: Vec<String> = Vec::new();
@@ -216,7 +215,7 @@ pub fn render_linear(index: &Index, node: &Node, table: &str, last: &str) -> (St
                             match peer {
                                 Peer::Pods { .. } => {
                                     for q in index.peer_pods(pi, Direction::Ingress, ri, pe, IpFamily::V4).iter() {
-                                        if let Some(ip) = pods[q].facts.ip(IpFamily::V4) {
+                                        if let Some(ip) = index.pod(q).facts.ip(IpFamily::V4) {
                                             peers.push(format!("ip saddr {ip} "));
                                         }
                                     }

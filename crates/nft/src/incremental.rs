@@ -229,7 +229,7 @@ impl NodeCompiler {
                         self.ip_count.remove(&ip);
                     }
                 }
-                if let Some(ip) = index.pod_id(key).and_then(|id| index.pods()[id].facts.ip(f)) {
+                if let Some(ip) = index.pod_id(key).and_then(|id| index.pod(id).facts.ip(f)) {
                     *self.ip_count.entry(ip).or_default() += 1;
                 }
             }
@@ -573,7 +573,7 @@ impl NodeCompiler {
     ) -> PolicyPiece {
         let d = pd.1;
         let base = policy_chain(&policy.key, d);
-        let pods = index.pods();
+        let slots = index.pod_slots();
         let mut piece = PolicyPiece { rules: Vec::new(), sets: Vec::new(), named: false };
         let rules = policy.rules(d).unwrap_or_default();
         for (ri, rule) in rules.iter().enumerate() {
@@ -621,8 +621,8 @@ impl NodeCompiler {
                     None => peer_exprs.push(String::new()),
                     Some(peers) => {
                         let mut def = PeerDef { slot: s, peers: Vec::new() };
-                        let mut selected = BitSet::new(pods.len());
-                        let mut union = BitSet::new(pods.len());
+                        let mut selected = BitSet::new(slots);
+                        let mut union = BitSet::new(slots);
                         let mut ranges: Vec<(u128, u128)> = Vec::new();
                         for (pe, peer) in peers.iter().enumerate() {
                             match peer {
@@ -644,7 +644,7 @@ impl NodeCompiler {
                             let members = || {
                                 selected
                                     .iter()
-                                    .filter_map(|q| pods[q].facts.ip(family).map(|ip| ip.to_string()))
+                                    .filter_map(|q| index.pod(q).facts.ip(family).map(|ip| ip.to_string()))
                                     .collect()
                             };
                             let name = self.use_peers(def, members, user.clone(), tx);
@@ -687,7 +687,7 @@ impl NodeCompiler {
                     let elements = || {
                         let candidates: Vec<PodId> = match &peer_pods {
                             Some(u) if rule.peers.is_some() => u.iter().collect(),
-                            _ => (0..pods.len()).collect(),
+                            _ => index.pods_with_ids().map(|(q, _)| q).collect(),
                         };
                         candidates.into_iter().flat_map(|q| named_elements(index, q, family, &named)).collect()
                     };
@@ -741,7 +741,6 @@ impl NodeCompiler {
             return;
         }
         let ids = Ids::new(index);
-        let pods = index.pods();
         // Each touched pod: its addresses before, and now (id, first address per family).
         type Addrs = [Option<IpAddr>; 2];
         let touched: Vec<(Addrs, Option<(PodId, Addrs)>)> = changes
@@ -749,7 +748,7 @@ impl NodeCompiler {
             .iter()
             .map(|(k, before)| {
                 let old = FAMILIES.map(|f| before.iter().copied().find(|ip| IpFamily::of(ip) == f));
-                let now = index.pod_id(k).map(|id| (id, FAMILIES.map(|f| pods[id].facts.ip(f))));
+                let now = index.pod_id(k).map(|id| (id, FAMILIES.map(|f| index.pod(id).facts.ip(f))));
                 (old, now)
             })
             .collect();
@@ -789,7 +788,10 @@ impl NodeCompiler {
                     let others = self.ip_count.get(&o).copied().unwrap_or(0).saturating_sub(own);
                     let held = others > 0
                         && pes.iter().any(|&pe| {
-                            index.peer_pods(pi, d, ri, pe, family).iter().any(|q| pods[q].facts.ip(family) == Some(o))
+                            index
+                                .peer_pods(pi, d, ri, pe, family)
+                                .iter()
+                                .any(|q| index.pod(q).facts.ip(family) == Some(o))
                         });
                     if !held {
                         del.push(text);
@@ -845,11 +847,13 @@ impl NodeCompiler {
                     // Another pod may hold the same address now (reused while its old pod goes): its
                     // elements stay.
                     let now = index.pod_id(key);
-                    let own = u32::from(now.is_some_and(|id| index.pods()[id].facts.ip(family) == Some(o)));
+                    let own = u32::from(now.is_some_and(|id| index.pod(id).facts.ip(family) == Some(o)));
                     let others = self.ip_count.get(&o).copied().unwrap_or(0).saturating_sub(own);
                     let keep: BTreeSet<String> = if others > 0 {
-                        (0..index.pods().len())
-                            .filter(|&q| Some(q) != now && index.pods()[q].facts.ip(family) == Some(o) && candidate(q))
+                        index
+                            .pods_with_ids()
+                            .map(|(q, _)| q)
+                            .filter(|&q| Some(q) != now && index.pod(q).facts.ip(family) == Some(o) && candidate(q))
                             .flat_map(|q| named_elements(index, q, family, &def.names))
                             .collect()
                     } else {
@@ -1087,7 +1091,7 @@ impl NodeCompiler {
 
 /// A pod's elements in a named-port set: `addr . proto . port` for each of its container ports named so.
 fn named_elements(index: &Index, q: PodId, family: IpFamily, names: &[(String, Protocol)]) -> Vec<String> {
-    let Some(ip) = index.pods()[q].facts.ip(family) else { return Vec::new() };
+    let Some(ip) = index.pod(q).facts.ip(family) else { return Vec::new() };
     index
         .pod_ports(q)
         .iter()
@@ -1098,7 +1102,7 @@ fn named_elements(index: &Index, q: PodId, family: IpFamily, names: &[(String, P
 
 /// What a local pod contributes, from the index.
 fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: &str) -> PodPiece {
-    let pod = &index.pods()[id];
+    let pod = index.pod(id);
     let mut piece = PodPiece { ifname: ifname.to_owned(), ..PodPiece::default() };
     for (i, d) in DIRS.into_iter().enumerate() {
         let ids = index.selecting_ids(id, d);

@@ -302,10 +302,9 @@ pub fn graph(base: &Base, req: &GraphRequest) -> Result<Graph, String> {
         (Some(p), proto) => (p, proto.and_then(|s| s.parse().ok()).unwrap_or(Protocol::Tcp)),
         (None, _) => first_port(&policy).unwrap_or((80, Protocol::Tcp)),
     };
-    let pods: Vec<&ObjectKey> = index.pods().iter().map(|p| &p.key).collect();
+    let pods: Vec<&ObjectKey> = index.pods().map(|p| &p.key).collect();
     let selected: Vec<ObjectKey> = index
         .pods()
-        .iter()
         .filter(|p| {
             p.key.namespace == key.namespace && !p.facts.host_network && policy.pod_selector.matches(&p.facts.labels)
         })
@@ -374,9 +373,7 @@ pub fn graph(base: &Base, req: &GraphRequest) -> Result<Graph, String> {
                                 let set = index.peer_pods(pix, direction, ri, pi, IpFamily::V4);
                                 let set6 = index.peer_pods(pix, direction, ri, pi, IpFamily::V6);
                                 index
-                                    .pods()
-                                    .iter()
-                                    .enumerate()
+                                    .pods_with_ids()
                                     .filter(|(i, _)| set.contains(*i) || set6.contains(*i))
                                     .map(|(_, p)| p.key.to_string())
                                     .collect()

@@ -57,7 +57,6 @@ fn ruleset(cluster: &Cluster) -> palisade_nft::Ruleset {
     let node = Node {
         interfaces: index
             .pods()
-            .iter()
             .enumerate()
             .filter(|(i, _)| i % 3 == 0)
             .map(|(i, p)| (p.key.clone(), format!("v{i}")))
