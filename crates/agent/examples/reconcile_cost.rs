@@ -1,6 +1,6 @@
 //! Where a single change's time goes in the agent, without the kernel: the store and index, then the
 //! incremental compile and its transaction. `cargo run --release -p palisade-agent --example reconcile_cost
-//! [PODS POLICIES]` (default 10000 1000).
+//! [PODS POLICIES ROUNDS]` (default 10000 1000 3).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +35,7 @@ fn main() {
         .unwrap()
         .clone();
     let policy = all.iter().find(|o| matches!(o, Object::NetworkPolicy(_))).unwrap().clone();
-    for round in 0..3 {
+    for round in 0..arg(3, 3) {
         for what in ["label", "add", "policy"] {
             let change = match (what, pod.clone(), policy.clone()) {
                 ("label", Object::Pod(mut p), _) => {

@@ -404,6 +404,16 @@ impl Index {
         self.policies.iter().map(|p| &p.policy)
     }
 
+    /// The id of the policy with this key.
+    pub fn policy_id(&self, key: &ObjectKey) -> Option<usize> {
+        self.policies.binary_search_by(|p| p.policy.key.cmp(key)).ok()
+    }
+
+    /// The policy with this id.
+    pub fn policy_at(&self, id: usize) -> Option<&Policy> {
+        self.policies.get(id).map(|p| &p.policy)
+    }
+
     /// Ids of the policies that select `pod` and isolate it for `direction`.
     pub fn selecting_ids(&self, pod: PodId, direction: Direction) -> &[usize] {
         let c = &self.classes[self.pods[pod].class];
@@ -478,7 +488,7 @@ impl Index {
 
     /// The lowered policy with this key.
     pub fn policy(&self, key: &ObjectKey) -> Option<&Policy> {
-        self.policies.iter().map(|p| &p.policy).find(|p| &p.key == key)
+        self.policy_id(key).and_then(|i| self.policy_at(i))
     }
 
     fn resolve(&self, e: &Endpoint) -> Result<End, ConnectionError> {

@@ -181,16 +181,20 @@ pub struct NodeCompiler {
 
 /// Per update: the index's policies by id, found by key (ids are in key order).
 struct Ids<'a> {
-    policies: Vec<&'a palisade_engine::policy::Policy>,
+    index: &'a Index,
 }
 
 impl<'a> Ids<'a> {
     fn new(index: &'a Index) -> Self {
-        Ids { policies: index.policies().collect() }
+        Ids { index }
     }
 
     fn of(&self, key: &ObjectKey) -> Option<usize> {
-        self.policies.binary_search_by(|p| p.key.cmp(key)).ok()
+        self.index.policy_id(key)
+    }
+
+    fn at(&self, pi: usize) -> Option<&'a palisade_engine::policy::Policy> {
+        self.index.policy_at(pi)
     }
 }
 
@@ -412,7 +416,7 @@ impl NodeCompiler {
                 self.release(s, pd, tx);
             }
         }
-        let new = pi.map(|pi| self.policy_piece(index, ids.policies[pi], pi, pd, tx));
+        let new = pi.and_then(|pi| Some(self.policy_piece(index, ids.at(pi)?, pi, pd, tx)));
         if old.as_ref().map(|p| &p.rules) != new.as_ref().map(|p| &p.rules) {
             if old.is_some() {
                 tx.narrowed_policies.insert(pd.clone());
@@ -765,7 +769,7 @@ impl NodeCompiler {
             let family = FAMILIES[sl];
             let Some((pk, d, ri)) = s.users.first().cloned() else { continue };
             let Some(pi) = ids.of(&pk) else { continue };
-            let Some(rule) = ids.policies[pi].rules(d).and_then(|r| r.get(ri)) else { continue };
+            let Some(rule) = ids.at(pi).and_then(|p| p.rules(d)).and_then(|r| r.get(ri)) else { continue };
             let pes: Vec<usize> = rule
                 .peers
                 .iter()
@@ -1110,7 +1114,7 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
             continue;
         }
         let jumps: Vec<ObjectKey> =
-            ids.iter().filter_map(|&pi| policies.policies.get(pi).map(|p| p.key.clone())).collect();
+            ids.iter().filter_map(|&pi| policies.at(pi).map(|p| p.key.clone())).collect();
         let name = pod_chain(key, d);
         let mut rules: Vec<String> = jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))).collect();
         rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
