@@ -423,6 +423,21 @@ impl Index {
         }
     }
 
+    /// The pods that policy `policy` selects and isolates for `direction` (a pass over the classes).
+    pub fn selected_pods(&self, policy: usize, direction: Direction) -> impl Iterator<Item = PodId> + '_ {
+        self.classes
+            .iter()
+            .zip(&self.members)
+            .filter(move |(c, _)| {
+                let ids = match direction {
+                    Direction::Ingress => &c.ingress,
+                    Direction::Egress => &c.egress,
+                };
+                ids.binary_search(&policy).is_ok()
+            })
+            .flat_map(|(_, m)| m.iter().copied())
+    }
+
     /// The pods (by address family) that peer `peer` of rule `rule` of policy `policy` matches.
     pub fn peer_pods(
         &self,

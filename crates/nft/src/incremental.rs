@@ -214,7 +214,7 @@ impl NodeCompiler {
             }
         }
         let mut tx = Tx::default();
-        self.run(index, node, &Changes::default(), true, &mut tx);
+        self.run(index, node, &Changes::default(), None, &mut tx);
         self.sweep(&mut tx);
         self.ruleset()
     }
@@ -236,10 +236,23 @@ impl NodeCompiler {
                 if let Some(ip) = index.pod_id(key).and_then(|id| index.pod(id).facts.ip(f)) {
                     *self.ip_count.entry(ip).or_default() += 1;
                 }
+        self.update_with(index, node, changes, None)
+    }
+
+    /// [`NodeCompiler::update`] for a caller that knows which local pods `moved` since the last update
+    /// (became or stopped being local, or changed interface, beside `changes`): the node's pods are then not
+    /// compared one by one, so the update costs what the changes touch whatever the number of local pods.
+    pub fn update_with(
+        &mut self,
+        index: &Index,
+        node: &Node,
+        changes: &Changes,
+        moved: Option<&BTreeSet<ObjectKey>>,
+    ) -> Delta {
             }
         }
         let mut tx = Tx::default();
-        self.run(index, node, changes, false, &mut tx);
+        self.run(index, node, changes, Some(moved), &mut tx);
         self.refresh_peers(index, changes, &mut tx);
         self.refresh_named(index, changes, &mut tx);
         self.sweep(&mut tx);
@@ -247,44 +260,52 @@ impl NodeCompiler {
     }
 
     /// Pieces first: pods (which decide which policy chains are needed), then policies.
-    fn run(&mut self, index: &Index, node: &Node, changes: &Changes, full: bool, tx: &mut Tx) {
+    /// `update`: `None` for a full compile, else the local pods known to have moved (`None`: compare them all).
+    fn run(
+        &mut self,
+        index: &Index,
+        node: &Node,
+        changes: &Changes,
+        update: Option<Option<&BTreeSet<ObjectKey>>>,
+        tx: &mut Tx,
+    ) {
         let ids = Ids::new(index);
         // Local pods to look at again.
         let mut dirty: BTreeSet<ObjectKey> = BTreeSet::new();
-        let local: BTreeMap<&ObjectKey, &String> =
-            node.interfaces.iter().filter(|(k, _)| index.pod_id(k).is_some()).collect();
-        if full {
-            dirty.extend(local.keys().map(|k| (*k).clone()));
-        } else {
-            for k in changes.pods.keys() {
-                if local.contains_key(k) || self.pods.contains_key(k) {
-                    dirty.insert(k.clone());
-                }
-            }
-            // Pods that became or stopped being local, or whose interface is known now.
-            for (k, ifname) in &local {
-                if self.pods.get(*k).is_none_or(|p| &p.ifname != *ifname) {
-                    dirty.insert((*k).clone());
-                }
-            }
-            for k in self.pods.keys() {
-                if !local.contains_key(k) {
-                    dirty.insert(k.clone());
-                }
-            }
-            // The local pods a changed policy selected, or selects now.
-            for pk in &changes.policies {
-                let pi = ids.of(pk);
-                for d in DIRS {
-                    if let Some(users) = self.users.get(&(pk.clone(), d)) {
-                        dirty.extend(users.iter().cloned());
+        let local = |k: &ObjectKey| node.interfaces.get(k).filter(|_| index.pod_id(k).is_some());
+        match update {
+            None => dirty.extend(node.interfaces.keys().filter(|k| local(k).is_some()).cloned()),
+            Some(moved) => {
+                let known = changes.pods.keys().chain(moved.into_iter().flatten());
+                for k in known {
+                    if local(k).is_some() || self.pods.contains_key(k) {
+                        dirty.insert(k.clone());
                     }
-                    if let Some(pi) = pi {
-                        for k in local.keys() {
-                            if let Some(id) = index.pod_id(k)
-                                && index.selecting_ids(id, d).contains(&pi)
-                            {
-                                dirty.insert((*k).clone());
+                }
+                if moved.is_none() {
+                    // Pods that became or stopped being local, or whose interface is known now.
+                    for (k, ifname) in &node.interfaces {
+                        if local(k).is_some() && self.pods.get(k).is_none_or(|p| &p.ifname != ifname) {
+                            dirty.insert(k.clone());
+                        }
+                    }
+                    for k in self.pods.keys() {
+                        if local(k).is_none() {
+                            dirty.insert(k.clone());
+                        }
+                    }
+                }
+                // The local pods a changed policy selected, or selects now.
+                for pk in &changes.policies {
+                    let pi = ids.of(pk);
+                    for d in DIRS {
+                        if let Some(users) = self.users.get(&(pk.clone(), d)) {
+                            dirty.extend(users.iter().cloned());
+                        }
+                        for id in pi.into_iter().flat_map(|pi| index.selected_pods(pi, d)) {
+                            let k = &index.pod(id).key;
+                            if node.interfaces.contains_key(k) {
+                                dirty.insert(k.clone());
                             }
                         }
                     }
@@ -303,7 +324,7 @@ impl NodeCompiler {
                     }
                 }
             }
-            let new = local.get(k).and_then(|ifname| {
+            let new = local(k).and_then(|ifname| {
                 let id = index.pod_id(k)?;
                 Some(pod_piece(index, &ids, id, k, ifname))
             });

@@ -257,6 +257,8 @@ fn incremental_updates_equal_fresh_compiles() {
             match (step % 7, o) {
                 (0, Object::Pod(mut p)) => {
                     p.metadata
+            // Local pods that came or went this step: told to `update_with` on odd steps.
+            let mut moved: std::collections::BTreeSet<ObjectKey> = std::collections::BTreeSet::new();
                         .labels
                         .get_or_insert_with(Default::default)
                         .insert("app".into(), format!("app-{}", rng.below(40)));
@@ -295,6 +297,7 @@ fn incremental_updates_equal_fresh_compiles() {
                         node.interfaces.insert(k, format!("w{step}"));
                     }
                 }
+                    moved.insert(k.clone());
                 (6, Object::Pod(p)) => {
                     // Its namespace gets new labels: every selector with a namespaceSelector looks again.
                     let ns = p.metadata.namespace.clone().unwrap_or_default();
@@ -330,7 +333,11 @@ fn incremental_updates_equal_fresh_compiles() {
                 _ => {}
             }
             let changes = store.take_changes();
-            let delta = compiler.update(store.index(), &node, &changes);
+            let delta = if step % 2 == 0 {
+                compiler.update(store.index(), &node, &changes)
+            } else {
+                compiler.update_with(store.index(), &node, &changes, Some(&moved))
+            };
             let fresh = compile(&Index::build(&cluster), &node, "palisade");
             assert_eq!(
                 compiler.ruleset().render_table(),
