@@ -40,6 +40,10 @@ pub struct Agent<D, I> {
     compiler: NodeCompiler,
     /// This node's pods (kept from the store's changes, not by scanning every pod).
     local: BTreeSet<ObjectKey>,
+    /// The node as last compiled, kept current from the changes ([`Agent::node_delta`]).
+    node_seen: Node,
+    /// Local pods whose interface was not found: looked up again on every sync.
+    unresolved: BTreeSet<ObjectKey>,
 }
 
 impl<D: Dataplane, I: Interfaces> Agent<D, I> {
@@ -57,6 +61,8 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             last_full: None,
             compiler: NodeCompiler::new(table),
             local: BTreeSet::new(),
+            node_seen: Node::default(),
+            unresolved: BTreeSet::new(),
         }
     }
 
@@ -164,7 +170,45 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         let changes = self.store.take_changes();
         self.track_local(&changes, true);
         let node = self.node();
-        self.compiler.full(self.store.index(), &node)
+        let desired = self.compiler.full(self.store.index(), &node);
+        self.unresolved = node.interfaces.iter().filter(|(_, i)| i.is_empty()).map(|(k, _)| k.clone()).collect();
+        self.node_seen = node;
+        desired
+    }
+
+    /// Brings the node as last compiled up to date with the changes: only the pods they touched and those
+    /// whose interface was not found are looked up again (a route that changes without its pod changing is
+    /// caught by the periodic resync). Returns the local pods that came, went or changed interface.
+    fn node_delta(&mut self, changes: &palisade_engine::store::Changes) -> BTreeSet<ObjectKey> {
+        let mut look: BTreeSet<ObjectKey> = changes
+            .pods
+            .keys()
+            .filter(|k| self.local.contains(*k) || self.node_seen.interfaces.contains_key(*k))
+            .cloned()
+            .collect();
+        look.extend(self.unresolved.iter().cloned());
+        if !look.is_empty() {
+            self.interfaces.refresh();
+        }
+        let mut moved = BTreeSet::new();
+        for k in look {
+            let now = self.store.pod(&k).filter(|_| self.local.contains(&k)).map(|p| {
+                p.facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default()
+            });
+            if now.as_ref().is_some_and(String::is_empty) {
+                self.unresolved.insert(k.clone());
+            } else {
+                self.unresolved.remove(&k);
+            }
+            let before = match &now {
+                Some(i) => self.node_seen.interfaces.insert(k.clone(), i.clone()),
+                None => self.node_seen.interfaces.remove(&k),
+            };
+            if before != now {
+                moved.insert(k);
+            }
+        }
+        moved
     }
 
     /// Brings the kernel to the desired state: a full atomic replace the first time (taking over whatever
@@ -183,8 +227,8 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         } else {
             let changes = self.store.take_changes();
             self.track_local(&changes, false);
-            let node = self.node();
-            let delta = self.compiler.update(self.store.index(), &node, &changes);
+            let moved = self.node_delta(&changes);
+            let delta = self.compiler.update_with(self.store.index(), &self.node_seen, &changes, Some(&moved));
             self.dataplane.apply_delta(&delta)
         };
         let report = match result {
