@@ -1,34 +1,172 @@
 //! Server-side `meta.k8s.io/v1` Table rendering for `kubectl get`: per-kind columns and cells as the
 //! upstream apiserver computes them (kubernetes `pkg/printers/internalversion/printers.go`, v1.32).
 
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Value, json};
 
-/// The Table for these objects of `kind` (e.g. "Pod", "Deployment"), listed at `resource_version`, ages
-/// computed against `now_unix` seconds. Objects are JSON wire-form objects (with metadata, spec, status).
+/// What each row carries of its object (the `includeObject` query parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeObject {
+    /// Nothing.
+    None,
+    /// The object's metadata as a `PartialObjectMetadata` (the default; kubectl reads the namespace and the
+    /// labels from it).
+    #[default]
+    Metadata,
+    /// The whole object (kubectl asks for it with `--sort-by`).
+    Object,
+}
+
+impl IncludeObject {
+    /// The parameter's value (absent or empty: `Metadata`), or the apiserver's message for another.
+    pub fn parse(value: Option<&str>) -> Result<IncludeObject, String> {
+        match value.unwrap_or("") {
+            "" | "Metadata" => Ok(IncludeObject::Metadata),
+            "Object" => Ok(IncludeObject::Object),
+            "None" => Ok(IncludeObject::None),
+            other => Err(format!(
+                "includeObject: Unsupported value: \"{other}\": supported values: \"Metadata\", \"None\", \"Object\""
+            )),
+        }
+    }
+}
+
+/// Writes `meta.k8s.io/v1` Tables of objects of one kind as JSON text, in pieces: the part before the
+/// rows, each row, the end (a list's response is streamed a few rows at a time; nothing is copied from the
+/// objects but what the text needs).
 ///
 /// Like the apiserver's table convertor, every column is sent (priority 1 ones too: kubectl hides them
-/// unless `-o wide`), and each row carries the object's full metadata as a `PartialObjectMetadata`.
+/// unless `-o wide`), and each row carries what `include` asks of its object.
+pub struct TableWriter {
+    kind: String,
+    now: i128,
+    include: IncludeObject,
+}
+
+impl TableWriter {
+    /// For objects of `kind` (e.g. "Pod", "Deployment"), ages computed against `now_unix` seconds. Objects
+    /// are JSON wire-form objects (with metadata, spec, status).
+    pub fn new(kind: &str, now_unix: i64, include: IncludeObject) -> TableWriter {
+        TableWriter { kind: kind.to_owned(), now: i128::from(now_unix) * NANOS, include }
+    }
+
+    /// Everything before the first row: the list's `resource_version` (none when empty) and the column
+    /// definitions (null without `columns`, as watch events send them: kubectl keeps the list's header).
+    pub fn head(&self, out: &mut Vec<u8>, resource_version: &str, columns: bool) {
+        // Keys in the order a JSON object value would write them (sorted).
+        out.extend_from_slice(b"{\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":");
+        let columns = columns.then(|| self::columns(&self.kind));
+        let written = serde_json::to_writer(&mut *out, &columns);
+        out.extend_from_slice(b",\"kind\":\"Table\",\"metadata\":");
+        let written = written.and(serde_json::to_writer(&mut *out, &ListMeta(resource_version)));
+        out.extend_from_slice(b",\"rows\":[");
+        debug_assert!(written.is_ok(), "writing to memory cannot fail");
+    }
+
+    /// One row (after a comma unless it is the first).
+    pub fn row(&self, out: &mut Vec<u8>, object: &Value, first: bool) {
+        if !first {
+            out.push(b',');
+        }
+        let (cells, conditions) = cells(&self.kind, object, self.now);
+        let written = serde_json::to_writer(out, &Row { cells, conditions, object, include: self.include });
+        debug_assert!(written.is_ok(), "writing to memory cannot fail");
+    }
+
+    /// What follows the last row.
+    pub fn tail(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"]}");
+    }
+
+    /// A whole Table.
+    pub fn table<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a Value>,
+        resource_version: &str,
+        columns: bool,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.head(&mut out, resource_version, columns);
+        for (i, o) in objects.into_iter().enumerate() {
+            self.row(&mut out, o, i == 0);
+        }
+        TableWriter::tail(&mut out);
+        out
+    }
+}
+
+struct Row<'a> {
+    cells: Vec<Value>,
+    conditions: Option<Value>,
+    object: &'a Value,
+    include: IncludeObject,
+}
+
+/// The Table of these objects of `kind`, listed at `resource_version`, with each row's metadata, as a
+/// value (see [`TableWriter`]).
 pub fn table<'a>(
     kind: &str,
     objects: impl IntoIterator<Item = &'a Value>,
     resource_version: &str,
     now_unix: i64,
 ) -> Value {
-    let now = i128::from(now_unix) * NANOS;
-    let columns: Vec<Value> = columns(kind)
-        .iter()
-        .map(|c| {
-            json!({"name": c.name, "type": c.ty, "format": c.format, "description": c.description,
-                   "priority": c.priority})
-        })
-        .collect();
-    let rows: Vec<Value> = objects.into_iter().map(|o| row(kind, o, now)).collect();
-    let mut metadata = Map::new();
-    if !resource_version.is_empty() {
-        metadata.insert("resourceVersion".into(), Value::from(resource_version));
+    let text = TableWriter::new(kind, now_unix, IncludeObject::Metadata).table(objects, resource_version, true);
+    serde_json::from_slice(&text).unwrap_or(Value::Null)
+}
+
+struct ListMeta<'a>(&'a str);
+
+impl Serialize for ListMeta<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if !self.0.is_empty() {
+            m.serialize_entry("resourceVersion", self.0)?;
+        }
+        m.end()
     }
-    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
-           "columnDefinitions": columns, "rows": rows})
+}
+
+impl Serialize for Col {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("description", self.description)?;
+        m.serialize_entry("format", self.format)?;
+        m.serialize_entry("name", self.name)?;
+        m.serialize_entry("priority", &self.priority)?;
+        m.serialize_entry("type", self.ty)?;
+        m.end()
+    }
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cells", &self.cells)?;
+        if let Some(conditions) = &self.conditions {
+            m.serialize_entry("conditions", conditions)?;
+        }
+        match self.include {
+            IncludeObject::None => {}
+            IncludeObject::Metadata => m.serialize_entry("object", &PartialObjectMetadata(self.object))?,
+            IncludeObject::Object => m.serialize_entry("object", self.object)?,
+        }
+        m.end()
+    }
+}
+
+/// An object's metadata (an empty one when it has none) as a `meta.k8s.io/v1` PartialObjectMetadata.
+struct PartialObjectMetadata<'a>(&'a Value);
+
+impl Serialize for PartialObjectMetadata<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let empty = Value::Object(serde_json::Map::new());
+        let metadata = self.0.get("metadata").filter(|m| m.is_object()).unwrap_or(&empty);
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("apiVersion", "meta.k8s.io/v1")?;
+        m.serialize_entry("kind", "PartialObjectMetadata")?;
+        m.serialize_entry("metadata", metadata)?;
+        m.end()
+    }
 }
 
 /// kubectl's age format for a duration in seconds (`5s`, `3m20s`, `45m`, `5h`, `2d3h`, `400d`, ...).
@@ -242,25 +380,10 @@ fn columns(kind: &str) -> Vec<Col> {
     }
 }
 
-fn row(kind: &str, obj: &Value, now: i128) -> Value {
-    let (cells, conditions) = cells(kind, obj, now);
-    let metadata = obj.get("metadata").filter(|m| m.is_object()).cloned().unwrap_or_else(|| json!({}));
-    let mut row = Map::new();
-    row.insert("cells".into(), Value::Array(cells));
-    if let Some(conditions) = conditions {
-        row.insert("conditions".into(), conditions);
-    }
-    row.insert(
-        "object".into(),
-        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),
-    );
-    Value::Object(row)
-}
-
 /// Cells of one row, plus the row conditions upstream attaches (only completed pods have any).
 fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
     let name = Value::from(st(o, "/metadata/name"));
-    let age = Value::from(since(o.pointer("/metadata/creationTimestamp"), now));
+    let age = Value::from(since(at(o, "/metadata/creationTimestamp"), now));
     let cells = match kind {
         "Pod" => return pod_cells(o, now),
         "Namespace" => vec![name, st(o, "/status/phase").into(), age],
@@ -276,7 +399,7 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
         ],
         "Deployment" => {
             let (names, images) = container_cells(o, "/spec/template/spec/containers");
-            let selector = match label_selector(o.pointer("/spec/selector")) {
+            let selector = match label_selector(at(o, "/spec/selector")) {
                 Ok(s) => s,
                 Err(()) => "<invalid>".into(),
             };
@@ -301,7 +424,7 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
                 age,
                 names.into(),
                 images.into(),
-                format_label_selector(o.pointer("/spec/selector")).into(),
+                format_label_selector(at(o, "/spec/selector")).into(),
             ]
         }
         "ReplicationController" => {
@@ -314,7 +437,7 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
                 age,
                 names.into(),
                 images.into(),
-                format_labels(o.pointer("/spec/selector")).into(),
+                format_labels(at(o, "/spec/selector")).into(),
             ]
         }
         "StatefulSet" => {
@@ -331,22 +454,22 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
                 int(o, "/status/numberReady").into(),
                 int(o, "/status/updatedNumberScheduled").into(),
                 int(o, "/status/numberAvailable").into(),
-                format_labels(o.pointer("/spec/template/spec/nodeSelector")).into(),
+                format_labels(at(o, "/spec/template/spec/nodeSelector")).into(),
                 age,
                 names.into(),
                 images.into(),
-                format_label_selector(o.pointer("/spec/selector")).into(),
+                format_label_selector(at(o, "/spec/selector")).into(),
             ]
         }
         "Job" => job_cells(o, name, age, now),
         "CronJob" => {
-            let last = match o.pointer("/status/lastScheduleTime").filter(|v| !v.is_null()) {
+            let last = match at(o, "/status/lastScheduleTime").filter(|v| !v.is_null()) {
                 Some(t) => since(Some(t), now),
                 None => NONE.into(),
             };
-            let time_zone = o.pointer("/spec/timeZone").and_then(Value::as_str).unwrap_or(NONE);
+            let time_zone = at(o, "/spec/timeZone").and_then(Value::as_str).unwrap_or(NONE);
             // The apiserver defaults `suspend` to false, so a stored CronJob never shows `<unset>`.
-            let suspend = o.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false);
+            let suspend = at(o, "/spec/suspend").and_then(Value::as_bool).unwrap_or(false);
             let (names, images) = container_cells(o, "/spec/jobTemplate/spec/template/spec/containers");
             vec![
                 name,
@@ -358,12 +481,12 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
                 age,
                 names.into(),
                 images.into(),
-                format_label_selector(o.pointer("/spec/jobTemplate/spec/selector")).into(),
+                format_label_selector(at(o, "/spec/jobTemplate/spec/selector")).into(),
             ]
         }
         "NetworkPolicy" => {
             // The pod selector is a non-pointer struct upstream: absent means empty, i.e. all pods.
-            let selector = o.pointer("/spec/podSelector").cloned().unwrap_or_else(|| json!({}));
+            let selector = at(o, "/spec/podSelector").cloned().unwrap_or_else(|| json!({}));
             vec![name, format_label_selector(Some(&selector)).into(), age]
         }
         "Event" => event_cells(o, name, now),
@@ -514,7 +637,7 @@ fn pod_cells(pod: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
         format!("{ready}/{total}").into(),
         reason.into(),
         restarts_str.into(),
-        since(pod.pointer("/metadata/creationTimestamp"), now).into(),
+        since(at(pod, "/metadata/creationTimestamp"), now).into(),
         or_none(pod_ip).into(),
         or_none(st(pod, "/spec/nodeName")).into(),
         or_none(st(pod, "/status/nominatedNodeName")).into(),
@@ -531,11 +654,11 @@ fn node_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
         Some(_) => "NotReady",
         None => "Unknown",
     }];
-    if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+    if at(o, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         status.push("SchedulingDisabled");
     }
     let mut roles: Vec<&str> = Vec::new();
-    if let Some(labels) = o.pointer("/metadata/labels").and_then(Value::as_object) {
+    if let Some(labels) = at(o, "/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
             if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
                 if !role.is_empty() {
@@ -627,22 +750,22 @@ fn service_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
         external_ip.into(),
         ports.into(),
         age,
-        format_labels(o.pointer("/spec/selector")).into(),
+        format_labels(at(o, "/spec/selector")).into(),
     ]
 }
 
 fn job_cells(o: &Value, name: Value, age: Value, now: i128) -> Vec<Value> {
     let succeeded = int(o, "/status/succeeded");
-    let completions = match o.pointer("/spec/completions").and_then(Value::as_i64) {
+    let completions = match at(o, "/spec/completions").and_then(Value::as_i64) {
         Some(n) => format!("{succeeded}/{n}"),
         None => {
-            let parallelism = o.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(0);
+            let parallelism = at(o, "/spec/parallelism").and_then(Value::as_i64).unwrap_or(0);
             if parallelism > 1 { format!("{succeeded}/1 of {parallelism}") } else { format!("{succeeded}/1") }
         }
     };
     // Timestamps that do not parse are treated as unset (the apiserver would not have stored them).
-    let start = ts(o.pointer("/status/startTime"));
-    let duration = match (start, ts(o.pointer("/status/completionTime"))) {
+    let start = ts(at(o, "/status/startTime"));
+    let duration = match (start, ts(at(o, "/status/completionTime"))) {
         (None, _) => String::new(),
         (Some(s), None) => human_nanos(now - s),
         (Some(s), Some(c)) => human_nanos(c - s),
@@ -670,7 +793,7 @@ fn job_cells(o: &Value, name: Value, age: Value, now: i128) -> Vec<Value> {
         age,
         names.into(),
         images.into(),
-        format_label_selector(o.pointer("/spec/selector")).into(),
+        format_label_selector(at(o, "/spec/selector")).into(),
     ]
 }
 
@@ -801,7 +924,7 @@ fn container_cells(o: &Value, path: &str) -> (String, String) {
 
 /// `spec.replicas`; the apiserver defaults it to 1, so an absent value reads as 1 like a stored object.
 fn replicas(o: &Value) -> i64 {
-    o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+    at(o, "/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
 }
 
 /// `labels.FormatLabels`: sorted `k=v` pairs, `<none>` when empty.
@@ -1002,25 +1125,37 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `Value::pointer` without its two allocations per step (none of our paths has an escaped `~`).
+fn at<'a>(v: &'a Value, ptr: &str) -> Option<&'a Value> {
+    if ptr.contains('~') {
+        return v.pointer(ptr);
+    }
+    ptr.strip_prefix('/')?.split('/').try_fold(v, |v, step| match v {
+        Value::Object(m) => m.get(step),
+        Value::Array(a) => step.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
 fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+    at(v, ptr).and_then(Value::as_str).unwrap_or("")
 }
 
 fn int(v: &Value, ptr: &str) -> i64 {
-    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+    at(v, ptr).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn arr<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
-    v.pointer(ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    at(v, ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 fn obj_len(v: &Value, ptr: &str) -> i64 {
-    v.pointer(ptr).and_then(Value::as_object).map_or(0, |m| m.len() as i64)
+    at(v, ptr).and_then(Value::as_object).map_or(0, |m| m.len() as i64)
 }
 
 /// A pointer field that is set (present and not null), like a non-nil Go pointer.
 fn present<'a>(v: &'a Value, ptr: &str) -> Option<&'a Value> {
-    v.pointer(ptr).filter(|x| !x.is_null())
+    at(v, ptr).filter(|x| !x.is_null())
 }
 
 fn strings(values: &[Value]) -> Vec<&str> {
@@ -1244,6 +1379,32 @@ mod tests {
         assert_eq!(t["metadata"], json!({}));
         assert_eq!(t["rows"][0]["object"]["metadata"], json!({}));
         assert_eq!(t["rows"][0]["cells"], json!(["", "<unknown>"]));
+    }
+
+    #[test]
+    fn rows_carry_what_include_object_asks_for() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"},
+                         "spec": {"nodeName": "node-0"}, "status": {}});
+        let rendered = |include, rv, columns| -> Value {
+            serde_json::from_slice(&TableWriter::new("Pod", NOW, include).table([&pod], rv, columns)).unwrap()
+        };
+        let whole = rendered(IncludeObject::Object, "7", true);
+        assert_eq!(whole["rows"][0]["object"], pod);
+        assert_eq!(whole["metadata"], json!({"resourceVersion": "7"}));
+        assert!(rendered(IncludeObject::None, "7", true)["rows"][0].get("object").is_none());
+        let partial = rendered(IncludeObject::Metadata, "7", true);
+        assert_eq!(partial["rows"][0]["object"]["metadata"], pod["metadata"]);
+        assert_eq!(partial, table("Pod", [&pod], "7", NOW));
+        // Watch events: no column definitions, no version.
+        let event = rendered(IncludeObject::Metadata, "", false);
+        assert_eq!(event["columnDefinitions"], Value::Null);
+        assert_eq!(event["metadata"], json!({}));
+        assert_eq!(event["rows"], partial["rows"]);
+        assert_eq!(IncludeObject::parse(None), Ok(IncludeObject::Metadata));
+        assert_eq!(IncludeObject::parse(Some("Object")), Ok(IncludeObject::Object));
+        assert_eq!(IncludeObject::parse(Some("None")), Ok(IncludeObject::None));
+        let err = IncludeObject::parse(Some("All")).unwrap_err();
+        assert!(err.starts_with("includeObject: Unsupported value: \"All\""), "{err}");
     }
 
     #[test]
