@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use crate::resources::{self, RESOURCES, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{self, EventType, Store, StoreError, now_rfc3339, ns_name, parse_rv, random_suffix};
+use crate::table::{IncludeObject, TableWriter};
 
 /// The version the sandbox reports: kubectl's version dispatcher picks its bundled binary by this minor.
 pub const SERVER_MINOR: &str = "32";
@@ -290,6 +291,20 @@ fn wants_table(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
 }
 
+/// For a GET that asks for a Table, what its rows carry of their objects.
+fn table_request(headers: &HeaderMap, q: &Query) -> ApiResult<Option<IncludeObject>> {
+    if !wants_table(headers) {
+        return Ok(None);
+    }
+    IncludeObject::parse(q.get("includeObject")).map(Some).map_err(ApiError::bad_request)
+}
+
+fn bytes_response(code: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (code, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
 async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     if !authorized(&state, req.headers()) {
         return ApiError::new(401, "Unauthorized", "Unauthorized").into_response();
@@ -387,12 +402,13 @@ async fn dispatch(
         return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
     }
     match (method, t.name.as_deref(), t.sub.as_deref()) {
-        (&Method::GET, None, _) if q.flag("watch") => watch(state.clone(), t, q, wants_table(headers)),
-        (&Method::GET, None, _) => list(state, t, q, wants_table(headers)),
+        (&Method::GET, None, _) if q.flag("watch") => watch(state.clone(), t, q, table_request(headers, q)?),
+        (&Method::GET, None, _) => list(state, t, q, table_request(headers, q)?),
         (&Method::GET, Some(name), None) => {
             let obj = get(state, t, name)?;
-            if wants_table(headers) {
-                return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, [&obj], "", now_secs())));
+            if let Some(include) = table_request(headers, q)? {
+                let table = TableWriter::new(r.kind, now_secs(), include).table([&obj], "", true);
+                return Ok(bytes_response(StatusCode::OK, table));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -471,34 +487,74 @@ fn get(state: &ApiState, t: &Target, name: &str) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::not_found(t.resource, name))
 }
 
-fn list(state: &ApiState, t: &Target, q: &Query, table: bool) -> ApiResult {
+fn list(state: &ApiState, t: &Target, q: &Query, table: Option<IncludeObject>) -> ApiResult {
     let r = t.resource;
     let sel = label_selector(q)?;
     let fsel = field_selector(q)?;
     let (items, rv) = state.store.list(&r.key(), t.namespace.as_deref());
-    let items = items.iter().map(|o| &**o).filter(|o| sel.matches(o) && fsel.matches(o));
-    if table {
-        return Ok(json_response(StatusCode::OK, &crate::table::table(r.kind, items, &rv.to_string(), now_secs())));
-    }
-    // Written out directly: the stored objects are not copied into one big document first.
-    let mut body = json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(),
-                          "metadata": {"resourceVersion": rv.to_string()}})
-    .to_string();
-    body.truncate(body.len() - 1);
-    body.push_str(",\"items\":[");
-    for (i, o) in items.enumerate() {
-        if i > 0 {
-            body.push(',');
+    let selected = move |o: &Value| sel.matches(o) && fsel.matches(o);
+    let mut head = Vec::new();
+    let body = match table {
+        Some(include) => {
+            let writer = TableWriter::new(r.kind, now_secs(), include);
+            writer.head(&mut head, &rv.to_string(), true);
+            list_body(head, items, selected, move |out, o, first| writer.row(out, o, first))
         }
-        body.push_str(&o.to_string());
-    }
-    body.push_str("]}");
-    let mut resp = (StatusCode::OK, body).into_response();
+        None => {
+            let mut list = json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(),
+                                  "metadata": {"resourceVersion": rv.to_string()}})
+            .to_string();
+            list.truncate(list.len() - 1);
+            list.push_str(",\"items\":[");
+            head = list.into_bytes();
+            list_body(head, items, selected, |out, o, first| {
+                if !first {
+                    out.push(b',');
+                }
+                let written = serde_json::to_writer(out, o);
+                debug_assert!(written.is_ok(), "writing to memory cannot fail");
+            })
+        }
+    };
+    let mut resp = Response::new(body);
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
-/// Decodes a request body: JSON, YAML, or Kubernetes protobuf (kubectl 1.32's `create namespace|deployment`).
+/// A list's response: `head`, the selected items written by `write` (given whether it is the first), then
+/// the end of the list, made a chunk at a time as the connection sends it, so the list is never whole in
+/// memory (neither as values nor as text).
+fn list_body(
+    head: Vec<u8>,
+    items: Vec<Arc<Value>>,
+    selected: impl Fn(&Value) -> bool + Send + 'static,
+    write: impl Fn(&mut Vec<u8>, &Value, bool) + Send + 'static,
+) -> Body {
+    const CHUNK: usize = 64 << 10;
+    let mut items = items.into_iter().filter(move |o| selected(o));
+    let mut buf = head;
+    let mut first = true;
+    let mut done = false;
+    let chunks = std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while buf.len() < CHUNK {
+            let Some(o) = items.next() else {
+                // A Table's rows and a list's items both end the document.
+                buf.extend_from_slice(b"]}");
+                done = true;
+                break;
+            };
+            write(&mut buf, &o, first);
+            first = false;
+        }
+        let chunk = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + CHUNK / 4));
+        Some(Ok::<Bytes, std::io::Error>(Bytes::from(chunk)))
+    });
+    Body::from_stream(futures::stream::iter(chunks))
+}
+
 fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if ctype.starts_with("application/vnd.kubernetes.protobuf") {
@@ -994,15 +1050,18 @@ pub fn delete(state: &ApiState, t: &Target, name: &str, grace: Option<i64>, dry_
         .map_err(|e| store_err(r, name, e))
 }
 
-/// Whether a watch event concerns this watch, and as what (an object that stops matching a selector is
-/// DELETED for this watch, one that starts matching is ADDED).
-fn event_for(t: &Target, sel: &LabelSelector, fsel: &FieldSelector, ev: &store::Event) -> Option<&'static str> {
-    if ev.resource != t.resource.key() || t.namespace.as_deref().is_some_and(|n| n != ev.namespace) {
-        return None;
-    }
-    let now = sel.matches(&ev.object) && fsel.matches(&ev.object);
-    let before = ev.old.as_ref().is_some_and(|o| sel.matches(o) && fsel.matches(o));
-    match ev.kind {
+/// What a watch sees of one change (see `event_for`).
+struct WatchFilter {
+    target: Target,
+    sel: LabelSelector,
+    fsel: FieldSelector,
+    table: Option<IncludeObject>,
+}
+
+/// As what a watch sees a change, from whether the object matches its selectors now and before (an object
+/// that stops matching is DELETED for this watch, one that starts matching is ADDED).
+fn seen_as(kind: EventType, now: bool, before: bool) -> Option<&'static str> {
+    match kind {
         EventType::Added if now => Some("ADDED"),
         EventType::Modified if now && before => Some("MODIFIED"),
         EventType::Modified if now => Some("ADDED"),
@@ -1012,47 +1071,102 @@ fn event_for(t: &Target, sel: &LabelSelector, fsel: &FieldSelector, ev: &store::
     }
 }
 
-fn watch_line(kind: &str, obj: &Value, table: bool, r: &Resource) -> Bytes {
-    let object = if table {
-        let mut t = crate::table::table(r.kind, [obj], "", now_secs());
-        t["columnDefinitions"] = Value::Null;
-        t
-    } else {
-        obj.clone()
-    };
-    let mut line = json!({"type": kind, "object": object}).to_string();
-    line.push('\n');
-    Bytes::from(line)
+impl WatchFilter {
+    fn concerns(&self, resource: &str, namespace: &str) -> bool {
+        resource == self.target.resource.key() && self.target.namespace.as_deref().is_none_or(|n| n == namespace)
+    }
+
+    fn selects(&self, o: &Value) -> bool {
+        self.sel.matches(o) && self.fsel.matches(o)
+    }
+
+    /// Whether a watch event concerns this watch, and as what.
+    fn event_for(&self, ev: &store::Event) -> Option<&'static str> {
+        if !self.concerns(&ev.resource, &ev.namespace) {
+            return None;
+        }
+        seen_as(ev.kind, self.selects(&ev.object), ev.old.as_ref().is_some_and(|o| self.selects(o)))
+    }
+
+    /// The line this watch sends for a change, if any.
+    fn event_line(&self, ev: &store::Event) -> Option<Line> {
+        let kind = self.event_for(ev)?;
+        Some(match self.table {
+            // The text is made once per event, for every watch that sends it.
+            None => watch_line(kind, ev.json().clone()),
+            Some(_) => watch_line(kind, self.object_text(&ev.object)),
+        })
+    }
+
+    /// The line for a change replayed from the store's window: without selectors or a Table, the stored
+    /// text as it is (nothing parsed).
+    fn replayed_line(&self, e: store::Replayed) -> Option<Line> {
+        if !self.concerns(e.resource(), e.namespace()) {
+            return None;
+        }
+        if self.sel.is_empty() && self.fsel.is_empty() && self.table.is_none() {
+            return seen_as(e.kind(), true, e.has_old()).map(|kind| watch_line(kind, e.json().clone()));
+        }
+        self.event_line(&e.event())
+    }
+
+    /// The object as this watch sends it: itself, or a one-row Table.
+    fn object_text(&self, obj: &Value) -> Bytes {
+        Bytes::from(match self.table {
+            Some(include) => TableWriter::new(self.target.resource.kind, now_secs(), include).table([obj], "", false),
+            None => serde_json::to_vec(obj).unwrap_or_default(),
+        })
+    }
 }
 
-fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: bool) -> ApiResult {
+/// One watch event's line, in pieces: the object's JSON text is shared (an event's text with every watch
+/// that sends it), never copied into a line of its own.
+type Line = [Bytes; 3];
+
+fn watch_line(kind: &str, object: Bytes) -> Line {
+    let head: &'static [u8] = match kind {
+        "ADDED" => b"{\"type\":\"ADDED\",\"object\":",
+        "MODIFIED" => b"{\"type\":\"MODIFIED\",\"object\":",
+        _ => b"{\"type\":\"DELETED\",\"object\":",
+    };
+    [Bytes::from_static(head), object, Bytes::from_static(b"}\n")]
+}
+
+/// Sends a line; false when the client has gone.
+async fn send_line(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, line: Line) -> bool {
+    for part in line {
+        if tx.send(Ok(part)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// What a watch sends before live events, turned into lines one at a time as the client takes them.
+enum Initial {
+    /// A synthetic ADDED per current object.
+    Objects(Vec<Arc<Value>>),
+    /// The events after the version the client gave.
+    Events(Vec<store::Replayed>),
+}
+
+fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: Option<IncludeObject>) -> ApiResult {
     let r = t.resource;
-    let sel = label_selector(q)?;
-    let fsel = field_selector(q)?;
+    let filter = WatchFilter { target: t.clone(), sel: label_selector(q)?, fsel: field_selector(q)?, table };
     let from = parse_rv(q.get("resourceVersion").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let initial = q.flag("sendInitialEvents") || from == 0;
     let bookmarks = q.flag("allowWatchBookmarks");
     let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1800).min(3600);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
-    let t = t.clone();
     // Replay from the store: a synthetic ADDED per current object, or the events after `from`.
     let (first, mut live, start_rv) = if initial {
         let (items, rv, live) = state.store.list_and_watch(&r.key(), t.namespace.as_deref());
-        let lines: Vec<Bytes> = items
-            .iter()
-            .filter(|o| sel.matches(o) && fsel.matches(o))
-            .map(|o| watch_line("ADDED", o, table, r))
-            .collect();
-        (lines, live, rv)
+        (Initial::Objects(items), live, rv)
     } else {
-        match state.store.watch(from) {
+        match state.store.replay(from) {
             Ok((replay, live)) => {
-                let last = replay.last().map_or(from, |e| e.rv);
-                let lines = replay
-                    .iter()
-                    .filter_map(|e| event_for(&t, &sel, &fsel, e).map(|k| watch_line(k, &e.object, table, r)))
-                    .collect();
-                (lines, live, last.max(from))
+                let last = replay.last().map_or(from, store::Replayed::rv);
+                (Initial::Events(replay), live, last.max(from))
             }
             Err(e) => {
                 let status = ApiError::new(410, "Expired", e.to_string()).status();
@@ -1065,9 +1179,20 @@ fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: bool) -> ApiResult 
     let every = state.bookmark_every;
     let mut epoch = state.watch_epoch.subscribe();
     tokio::spawn(async move {
-        for l in first {
-            if tx.send(Ok(l)).await.is_err() {
-                return;
+        match first {
+            Initial::Objects(items) => {
+                for o in items.iter().filter(|o| filter.selects(o)) {
+                    if !send_line(&tx, watch_line("ADDED", filter.object_text(o))).await {
+                        return;
+                    }
+                }
+            }
+            Initial::Events(replay) => {
+                for line in replay.into_iter().filter_map(|e| filter.replayed_line(e)) {
+                    if !send_line(&tx, line).await {
+                        return;
+                    }
+                }
             }
         }
         let bookmark = |rv: u64, end: bool| {
@@ -1094,18 +1219,29 @@ fn watch(state: Arc<ApiState>, t: &Target, q: &Query, table: bool) -> ApiResult 
                 _ = tick.tick(), if bookmarks => {
                     if tx.send(Ok(bookmark(last_rv, false))).await.is_err() { return; }
                 }
-                ev = live.recv() => match ev {
-                    Ok(ev) => {
-                        if ev.rv <= last_rv { continue; }
-                        last_rv = ev.rv;
-                        if let Some(k) = event_for(&t, &sel, &fsel, &ev)
-                            && tx.send(Ok(watch_line(k, &ev.object, table, r))).await.is_err() {
+                ev = live.recv() => {
+                    let events = match ev {
+                        Ok(ev) => vec![store::Replayed::Recent(ev)],
+                        // Fell behind the channel: catch up from the store's window (which is longer), or
+                        // end the stream when even that has moved on (the client resumes and gets 410).
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => match state.store.replay(last_rv) {
+                            Ok((replay, rx)) => {
+                                live = rx;
+                                replay
+                            }
+                            Err(_) => return,
+                        },
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                    for e in events {
+                        if e.rv() <= last_rv { continue; }
+                        last_rv = e.rv();
+                        if let Some(line) = filter.replayed_line(e)
+                            && !send_line(&tx, line).await {
                             return;
                         }
                     }
-                    // Fell behind: end the stream; the client resumes from its last version.
-                    Err(_) => return,
-                },
+                }
                 () = tx.closed() => return,
             }
         }

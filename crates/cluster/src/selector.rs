@@ -178,6 +178,11 @@ impl FieldSelector {
         Ok(FieldSelector(reqs))
     }
 
+    /// Whether it has no requirement (it matches every object).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
             let mut v = obj;

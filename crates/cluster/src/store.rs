@@ -1,10 +1,15 @@
 //! The object store every role of the control plane shares: objects in their JSON wire form, one
 //! resourceVersion counter, and a window of recent events that watches replay from (older versions are
 //! refused as `410 Gone`, never skipped silently), as etcd and the apiserver's watch cache do.
+//!
+//! Only the newest events of the window keep their objects as values (the channel that wakes the roles
+//! holds as many); older ones keep them serialized, about a sixth of the memory, and are parsed again
+//! only when a watch resumes that far back.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -40,6 +45,106 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change (watches with selectors need it to tell "stopped matching").
     pub old: Option<Arc<Value>>,
+    /// `object` serialized, made once for every watch that sends it and for the window.
+    json: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// The object as JSON text.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| Bytes::from(self.object.to_string()))
+    }
+}
+
+/// An event of the window's older part: its objects serialized.
+#[derive(Debug, Clone)]
+pub struct Past {
+    rv: u64,
+    kind: EventType,
+    resource: String,
+    namespace: String,
+    name: String,
+    object: Bytes,
+    old: Option<Bytes>,
+}
+
+/// An event as a watch replays it from the window: the newest as they were sent, older ones as text,
+/// parsed only when asked for (a watch without selectors sends the text as it is).
+#[derive(Debug, Clone)]
+pub enum Replayed {
+    Recent(Arc<Event>),
+    Past(Past),
+}
+
+impl Replayed {
+    pub fn rv(&self) -> u64 {
+        match self {
+            Replayed::Recent(e) => e.rv,
+            Replayed::Past(p) => p.rv,
+        }
+    }
+
+    pub fn kind(&self) -> EventType {
+        match self {
+            Replayed::Recent(e) => e.kind,
+            Replayed::Past(p) => p.kind,
+        }
+    }
+
+    /// `group/plural` of the object.
+    pub fn resource(&self) -> &str {
+        match self {
+            Replayed::Recent(e) => &e.resource,
+            Replayed::Past(p) => &p.resource,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        match self {
+            Replayed::Recent(e) => &e.namespace,
+            Replayed::Past(p) => &p.namespace,
+        }
+    }
+
+    /// Whether the event has the object's previous state.
+    pub fn has_old(&self) -> bool {
+        match self {
+            Replayed::Recent(e) => e.old.is_some(),
+            Replayed::Past(p) => p.old.is_some(),
+        }
+    }
+
+    /// The object as JSON text.
+    pub fn json(&self) -> &Bytes {
+        match self {
+            Replayed::Recent(e) => e.json(),
+            Replayed::Past(p) => &p.object,
+        }
+    }
+
+    /// The event with its objects as values.
+    pub fn event(self) -> Arc<Event> {
+        match self {
+            Replayed::Recent(e) => e,
+            Replayed::Past(p) => Arc::new(p.event()),
+        }
+    }
+}
+
+impl Past {
+    fn event(self) -> Event {
+        let parse = |b: &Bytes| Arc::new(serde_json::from_slice(b).unwrap_or(Value::Null));
+        Event {
+            rv: self.rv,
+            kind: self.kind,
+            resource: self.resource,
+            namespace: self.namespace,
+            name: self.name,
+            object: parse(&self.object),
+            old: self.old.as_ref().map(parse),
+            json: OnceLock::from(self.object),
+        }
+    }
 }
 
 /// Why the store refused.
@@ -62,13 +167,24 @@ type Key = (String, String, String);
 /// Every event after the moment of subscribing.
 pub type Subscription = broadcast::Receiver<Arc<Event>>;
 
+/// How many of the newest events keep their objects as values: as many as the channel holds, which keeps
+/// them anyway. A role that falls further behind is told so (it lagged) and catches up from the store.
+const RECENT: usize = 128;
+
 struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Arc<Value>>,
-    history: VecDeque<Arc<Event>>,
-    /// Watches may resume from this version or later (the oldest one whose successors are all in `history`).
+    /// The newest events, as they were sent.
+    recent: VecDeque<Arc<Event>>,
+    /// The events before those, oldest first.
+    past: VecDeque<Past>,
+    /// Per object, the newest version serialized in `past` (version and text), so the event that replaces
+    /// it shares the text as its `old` instead of serializing it again.
+    past_json: HashMap<Key, (u64, Bytes)>,
+    /// Watches may resume from this version or later (the oldest one whose successors are all in the window).
     oldest: u64,
     capacity: usize,
+    recent_capacity: usize,
     uid: u64,
 }
 
@@ -192,14 +308,25 @@ pub fn rfc3339(secs: i64) -> String {
 impl Store {
     /// A store keeping the last `capacity` events for watches to resume from.
     pub fn new(capacity: usize) -> Store {
-        let (tx, _) = broadcast::channel(4096);
+        Store::with_recent(capacity, RECENT)
+    }
+
+    /// A store keeping the last `capacity` events, the newest `recent` of them with their objects as values
+    /// (and as many in the channel that wakes subscribers).
+    fn with_recent(capacity: usize, recent: usize) -> Store {
+        let capacity = capacity.max(1);
+        let (tx, _) = broadcast::channel(recent.max(1));
+        let recent = recent.clamp(1, capacity);
         Store {
             inner: Arc::new(Mutex::new(Inner {
                 rv: 1,
                 objects: BTreeMap::new(),
-                history: VecDeque::new(),
+                recent: VecDeque::new(),
+                past: VecDeque::new(),
+                past_json: HashMap::new(),
                 oldest: 1,
-                capacity: capacity.max(1),
+                capacity,
+                recent_capacity: recent,
                 uid: 0,
             })),
             tx,
@@ -237,13 +364,50 @@ impl Store {
 
     fn record(&self, g: &mut Inner, ev: Event) {
         let ev = Arc::new(ev);
-        g.history.push_back(ev.clone());
-        while g.history.len() > g.capacity {
-            if let Some(e) = g.history.pop_front() {
+        g.recent.push_back(ev.clone());
+        while g.recent.len() > g.recent_capacity {
+            let Some(e) = g.recent.pop_front() else { break };
+            if g.capacity > g.recent_capacity {
+                let past = Self::serialized(g, &e);
+                g.past.push_back(past);
+            } else {
                 g.oldest = e.rv;
             }
         }
+        while g.past.len() + g.recent.len() > g.capacity {
+            let Some(p) = g.past.pop_front() else { break };
+            g.oldest = p.rv;
+            let k = key(&p.resource, &p.namespace, &p.name);
+            if g.past_json.get(&k).is_some_and(|(rv, _)| *rv == p.rv) {
+                g.past_json.remove(&k);
+            }
+        }
         let _ = self.tx.send(ev);
+    }
+
+    /// An event leaving the newest part of the window, serialized; its `old` shares the text of the
+    /// previous event of the same object when that one is in the window.
+    fn serialized(g: &mut Inner, e: &Event) -> Past {
+        let k = key(&e.resource, &e.namespace, &e.name);
+        let old = e.old.as_ref().map(|o| match g.past_json.get(&k) {
+            Some((rv, text)) if Some(*rv) == rv_of(o) => text.clone(),
+            _ => Bytes::from(o.to_string()),
+        });
+        let object = e.json().clone();
+        if e.kind == EventType::Deleted {
+            g.past_json.remove(&k);
+        } else {
+            g.past_json.insert(k, (e.rv, object.clone()));
+        }
+        Past {
+            rv: e.rv,
+            kind: e.kind,
+            resource: e.resource.clone(),
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            object,
+            old,
+        }
     }
 
     fn next_rv(g: &mut Inner) -> u64 {
@@ -285,6 +449,7 @@ impl Store {
                 name,
                 object: obj.clone(),
                 old: None,
+                json: OnceLock::new(),
             },
         );
         Ok(obj)
@@ -336,6 +501,7 @@ impl Store {
                 name,
                 object: obj.clone(),
                 old: Some(old),
+                json: OnceLock::new(),
             },
         );
         Ok(obj)
@@ -376,6 +542,7 @@ impl Store {
                 name: name.into(),
                 object: last.clone(),
                 old: Some(previous),
+                json: OnceLock::new(),
             },
         );
         Ok(last)
@@ -384,6 +551,12 @@ impl Store {
     /// A watch from `from` (0: from now): the events after `from` still in the window, and a receiver for
     /// what follows. Events are of every resource; callers filter.
     pub fn watch(&self, from: u64) -> Result<(Vec<Arc<Event>>, Subscription), StoreError> {
+        let (replay, rx) = self.replay(from)?;
+        Ok((replay.into_iter().map(Replayed::event).collect(), rx))
+    }
+
+    /// As `watch`, with the older events left as text (nothing is parsed under the lock or up front).
+    pub fn replay(&self, from: u64) -> Result<(Vec<Replayed>, Subscription), StoreError> {
         let g = self.lock();
         let rx = self.tx.subscribe();
         if from == 0 {
@@ -392,8 +565,10 @@ impl Store {
         if from < g.oldest {
             return Err(StoreError::Expired { requested: from, oldest: g.oldest });
         }
-        let replay = g.history.iter().filter(|e| e.rv > from).cloned().collect();
-        Ok((replay, rx))
+        let skip = g.past.partition_point(|p| p.rv <= from);
+        let past = g.past.iter().skip(skip).cloned().map(Replayed::Past);
+        let recent = g.recent.iter().filter(|e| e.rv > from).cloned().map(Replayed::Recent);
+        Ok((past.chain(recent).collect(), rx))
     }
 
     /// The objects of `resource` (in `namespace` if given) and a receiver of every later event, taken at one
@@ -409,7 +584,9 @@ impl Store {
     pub fn compact(&self) {
         let mut g = self.lock();
         g.rv += 1;
-        g.history.clear();
+        g.recent.clear();
+        g.past.clear();
+        g.past_json.clear();
         g.oldest = g.rv;
     }
 }
@@ -480,6 +657,41 @@ mod tests {
         assert!(matches!(s.watch(4), Err(StoreError::Expired { .. })));
         assert!(matches!(s.watch(before), Err(StoreError::Expired { .. })));
         assert!(s.watch(s.current_rv()).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn older_events_replay_from_their_text_as_they_were() {
+        let s = Store::with_recent(100, 3);
+        let a = s.create("/pods", pod("a")).unwrap();
+        let mut written = vec![(EventType::Added, a.clone(), None)];
+        let mut prev = a;
+        for x in 2..6 {
+            let mut next = (*prev).clone();
+            next["spec"]["x"] = json!(x);
+            let next = s.update("/pods", next, None).unwrap();
+            written.push((EventType::Modified, next.clone(), Some(prev.clone())));
+            prev = next;
+        }
+        let b = s.create("/pods", pod("b")).unwrap();
+        written.push((EventType::Added, b, None));
+        let gone = s.delete("/pods", "default", "a").unwrap();
+        written.push((EventType::Deleted, gone, Some(prev)));
+        let replayed = |from: u64| {
+            let (replay, _) = s.watch(from).unwrap();
+            replay.iter().map(|e| (e.kind, e.object.clone(), e.old.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(replayed(1), written);
+        // From the middle of the serialized part, and from the newest part only.
+        assert_eq!(replayed(rv_of(&written[1].1).unwrap()), written[2..]);
+        assert_eq!(replayed(rv_of(&written[5].1).unwrap()), written[6..]);
+        // The window's end still expires older resumes.
+        let s = Store::with_recent(4, 2);
+        for n in ["a", "b", "c", "d", "e", "f"] {
+            s.create("/pods", pod(n)).unwrap();
+        }
+        assert!(matches!(s.watch(2), Err(StoreError::Expired { .. })));
+        let names: Vec<String> = s.watch(3).unwrap().0.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(names, ["c", "d", "e", "f"]);
     }
 
     #[test]

@@ -145,6 +145,12 @@ fn kubectl_creates_applies_gets_and_waits_as_on_a_cluster() {
     ok(&["rollout", "status", "deployment/web", "-n", "dev", "--timeout=20s"]);
     ok(&["wait", "--for=condition=Ready", "pod", "-l", "app=web", "-n", "dev", "--timeout=20s"]);
     assert_eq!(ok(&["get", "pods", "-n", "dev", "--no-headers"]).lines().count(), 3);
+    // All namespaces: the NAMESPACE column and the labels come from each row's metadata. --sort-by asks for
+    // whole objects (includeObject=Object) and sorts on a field outside the metadata.
+    let all = ok(&["get", "pods", "-A", "--show-labels"]);
+    assert_eq!(all.lines().filter(|l| l.starts_with("dev ") && l.contains("app=web")).count(), 3, "{all}");
+    let sorted = ok(&["get", "pods", "-n", "dev", "--sort-by=.spec.nodeName", "-o", "wide"]);
+    assert_eq!(sorted.lines().filter(|l| l.contains("node-0")).count(), 3, "{sorted}");
     // Labels and annotations, as the tutorials type them.
     ok(&["label", "namespace", "dev", "env=development"]);
     let (code, _, err) = s.kubectl(&["label", "namespace", "dev", "env=other"]);
@@ -250,5 +256,65 @@ fn kube_rs_gets_conflicts_and_resumes_watches_across_compaction() {
         }
         assert!(seen.contains("b"), "the watcher saw the object made after compaction: {seen:?}");
         assert!(lists >= 2, "the resume got 410 Gone and the watcher listed again ({lists} lists)");
+    });
+}
+
+#[test]
+fn watches_resume_from_old_events_and_ride_out_bursts() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    let s = Server::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cm = |name: String, i: usize| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": name, "namespace": "default", "labels": {"parity": (i % 2).to_string()}},
+               "data": {"i": i.to_string()}})
+    };
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(&s.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+        let from = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+        // More changes than the store keeps as values: a watch from before them replays the older ones
+        // from their text, in order, with or without a selector.
+        for i in 0..400 {
+            s.store.create("/configmaps", cm(format!("a{i:03}"), i)).unwrap();
+        }
+        let odd: Vec<usize> = (1..400).step_by(2).collect();
+        for (params, want) in
+            [(WatchParams::default(), (0..400).collect()), (WatchParams::default().labels("parity=1"), odd)]
+        {
+            let mut stream = api.watch(&params, &from).await.unwrap().boxed();
+            let mut seen = Vec::new();
+            while seen.len() < want.len() {
+                match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+                    Ok(Ok(Some(WatchEvent::Added(o)))) => seen.push(o.data.unwrap()["i"].parse::<usize>().unwrap()),
+                    other => panic!("after {} events: {other:?}", seen.len()),
+                }
+            }
+            assert_eq!(seen, want);
+        }
+        // A burst written faster than a watch sends it: the watch catches up from the store's window
+        // instead of ending, so one stream brings every change.
+        let mut stream = api.watch(&WatchParams::default().timeout(60), "0").await.unwrap().boxed();
+        let store = s.store.clone();
+        let writer = std::thread::spawn(move || {
+            for i in 0..3000 {
+                store.create("/configmaps", cm(format!("b{i:04}"), i)).unwrap();
+            }
+        });
+        let mut seen = 0;
+        while seen < 3000 {
+            match tokio::time::timeout(Duration::from_secs(20), stream.next()).await {
+                Ok(Some(Ok(WatchEvent::Added(o)))) if o.metadata.name.as_ref().unwrap().starts_with('b') => {
+                    assert_eq!(o.metadata.name.unwrap(), format!("b{seen:04}"));
+                    seen += 1;
+                }
+                Ok(Some(Ok(WatchEvent::Added(_) | WatchEvent::Bookmark(_)))) => {}
+                other => panic!("the stream stopped after {seen} of the burst's changes: {other:?}"),
+            }
+        }
+        writer.join().unwrap();
     });
 }
