@@ -192,9 +192,11 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         }
         let mut moved = BTreeSet::new();
         for k in look {
-            let now = self.store.pod(&k).filter(|_| self.local.contains(&k)).map(|p| {
-                p.facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default()
-            });
+            let now = self
+                .store
+                .pod(&k)
+                .filter(|_| self.local.contains(&k))
+                .map(|p| p.facts.ips.iter().find_map(|ip| self.interfaces.interface_of(*ip)).unwrap_or_default());
             if now.as_ref().is_some_and(String::is_empty) {
                 self.unresolved.insert(k.clone());
             } else {

@@ -1134,8 +1134,7 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
         if ids.is_empty() {
             continue;
         }
-        let jumps: Vec<ObjectKey> =
-            ids.iter().filter_map(|&pi| policies.at(pi).map(|p| p.key.clone())).collect();
+        let jumps: Vec<ObjectKey> = ids.iter().filter_map(|&pi| policies.at(pi).map(|p| p.key.clone())).collect();
         let name = pod_chain(key, d);
         let mut rules: Vec<String> = jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))).collect();
         rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
