@@ -40,7 +40,7 @@ fn main() {
         .filter(|(_, p)| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-0"))
         .map(|(k, _)| (k.clone(), String::new()))
         .collect();
-    let rs = palisade_nft::compile(&index, &palisade_nft::Node { interfaces: local }, "palisade");
+    let rs = palisade_nft::compile(&index, &palisade_nft::Node { interfaces: local, ..Default::default() }, "palisade");
     println!("ruleset {:.1} MB ({} sets)", rss_mb(), rs.sets.len());
     let text = rs.render_replace();
     println!("rendered {:.1} MB ({} bytes)", rss_mb(), text.len());

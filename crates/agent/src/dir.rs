@@ -316,6 +316,7 @@ mod tests {
                 Change::Listed { kind, keys } => format!("listed {kind:?} {}", keys.len()),
                 Change::Invalid { message } => format!("invalid {}", message.split(": ").nth(1).unwrap_or("")),
                 Change::Revision(r) => format!("revision {r}"),
+                Change::NodeRanges(r) => format!("node ranges {r:?}"),
             })
             .collect()
     }

@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz` and `/metrics` (axum).
+//! `/healthz`, `/readyz`, `/metrics` and `/v1/pods/pending` (axum).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +19,8 @@ pub struct Health {
     pub ready: AtomicBool,
     /// Unix milliseconds of the reconcile loop's last turn.
     pub heartbeat_ms: AtomicU64,
+    /// Local pods not enforced yet, as the loop last saw them.
+    pub pending: std::sync::Mutex<Vec<crate::reconcile::PendingPod>>,
 }
 
 /// The loop is considered stuck (liveness fails) when it has not turned for this long.
@@ -45,6 +47,7 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/v1/pods/pending", get(pending_pods))
         .with_state(AppState { metrics, health })
 }
 
@@ -64,6 +67,19 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: the first full sync has not happened\n")
     }
+}
+
+/// `{"pods": [{"pod", "state", "waitingSeconds"}]}`: local pods still waiting, oldest first.
+async fn pending_pods(State(s): State<AppState>) -> impl IntoResponse {
+    let pods = s.health.pending.lock().map(|p| p.clone()).unwrap_or_default();
+    let pods: Vec<serde_json::Value> = pods
+        .iter()
+        .map(|p| {
+            serde_json::json!({"pod": p.pod.to_string(), "state": p.state.as_str(),
+                               "waitingSeconds": p.since.elapsed().as_secs_f64()})
+        })
+        .collect();
+    ([(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "pods": pods }).to_string())
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
@@ -98,12 +114,28 @@ mod tests {
         metrics.local_pods.set(3);
         metrics.apply_errors.inc();
         metrics.event_to_kernel.observe(0.004);
+        metrics.pod_realization.observe(0.002);
+        let (_, pending) = get(app.clone(), "/v1/pods/pending").await;
+        assert_eq!(pending, r#"{"pods":[]}"#);
+        let waiting = crate::reconcile::PendingPod {
+            pod: palisade_engine::ObjectKey::new("shop", "web"),
+            state: crate::reconcile::Pending::NoAddress,
+            since: std::time::Instant::now(),
+        };
+        *health.pending.lock().unwrap() = vec![waiting];
+        let (_, pending) = get(app.clone(), "/v1/pods/pending").await;
+        let v: serde_json::Value = serde_json::from_str(&pending).unwrap();
+        assert_eq!(
+            (v["pods"][0]["pod"].as_str(), v["pods"][0]["state"].as_str()),
+            (Some("shop/web"), Some("no address yet"))
+        );
         let (status, text) = get(app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         for line in [
             "palisade_local_pods 3",
             "palisade_apply_errors_total 1",
             "palisade_event_to_kernel_seconds_count 1",
+            "palisade_pod_realization_seconds_count 1",
             "# TYPE palisade_sync_duration_seconds histogram",
         ] {
             assert!(text.contains(line), "{line:?} missing from:\n{text}");

@@ -28,8 +28,9 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, kube
     Client::try_from(config)
 }
 
-/// Watches the three kinds until `sink` closes.
-pub async fn run(client: Client, sink: Sink) {
+/// Watches the three kinds, and this node's own Node for its pod address ranges, until `sink` closes.
+pub async fn run(client: Client, sink: Sink, node: String) {
+    let ranges = watch_node(Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()), sink.clone(), node);
     let ns = watch(Api::<Namespace>::all(client.clone()), sink.clone(), Kind::Namespace, |mut n| {
         strip_meta(&mut n.metadata);
         Object::Namespace(n)
@@ -42,7 +43,49 @@ pub async fn run(client: Client, sink: Sink) {
         strip_meta(&mut p.metadata);
         Object::NetworkPolicy(p)
     });
-    futures::join!(ns, pods, policies);
+    futures::join!(ns, pods, policies, ranges);
+}
+
+/// The pod address ranges a Node states (`spec.podCIDRs`, else `spec.podCIDR`); unparsable entries are skipped.
+pub fn node_ranges(node: &k8s_openapi::api::core::v1::Node) -> Vec<ipnet::IpNet> {
+    let spec = node.spec.as_ref();
+    let cidrs = spec.and_then(|s| s.pod_cidrs.clone()).filter(|c| !c.is_empty());
+    let cidrs = cidrs.or_else(|| spec.and_then(|s| s.pod_cidr.clone()).map(|c| vec![c])).unwrap_or_default();
+    cidrs.iter().filter_map(|c| c.parse().ok()).collect()
+}
+
+/// Follows this node's Node object (a field selector on its name) and reports its pod address ranges when
+/// they change. A Node that cannot be read (RBAC without `nodes`, a node name the API does not know) leaves
+/// the other sources of ranges (`--pod-cidr`, a CNI bridge) in charge; it is logged, never fatal.
+async fn watch_node(api: Api<k8s_openapi::api::core::v1::Node>, sink: Sink, node: String) {
+    let config = watcher::Config::default().any_semantic().fields(&format!("metadata.name={node}"));
+    let stream = watcher(api, config).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut last: Option<Vec<ipnet::IpNet>> = None;
+    let mut warned = false;
+    while let Some(ev) = stream.next().await {
+        let ranges = match ev {
+            Ok(WatchEvent::Apply(n) | WatchEvent::InitApply(n)) if n.metadata.name.as_deref() == Some(&node) => {
+                node_ranges(&n)
+            }
+            Ok(WatchEvent::Delete(_)) => Vec::new(),
+            Ok(_) => continue,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(node = %node, error = %e, "cannot watch this node's Node (its podCIDRs); retrying");
+                    warned = true;
+                }
+                continue;
+            }
+        };
+        if last.as_ref() != Some(&ranges) {
+            tracing::info!(node = %node, ranges = ?ranges, "this node's pod address ranges");
+            last = Some(ranges.clone());
+            if sink.send(Event::now(Change::NodeRanges(ranges))).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 async fn watch<K>(api: Api<K>, sink: Sink, kind: Kind, to_object: impl Fn(K) -> Object)

@@ -25,7 +25,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod source;
 
-pub use reconcile::{Agent, Outcome};
+pub use reconcile::{Agent, Outcome, PodStart};
 
 /// Where the agent learns about the cluster.
 #[derive(Debug, Clone)]
@@ -51,6 +51,10 @@ pub struct Config {
     pub debounce: Duration,
     /// Keep established connections when policy narrows.
     pub keep_established: bool,
+    /// What a pod the agent has not programmed yet may do (closed by default).
+    pub pod_start: PodStart,
+    /// The node's pod address ranges, besides its Node's `spec.podCIDRs` and a CNI bridge's subnet.
+    pub pod_cidrs: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -64,6 +68,8 @@ impl Config {
             status_file: None,
             debounce: Duration::from_millis(2),
             keep_established: false,
+            pod_start: PodStart::Closed,
+            pod_cidrs: Vec::new(),
         }
     }
 }
@@ -134,13 +140,14 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         }
         SourceConfig::Kube { kubeconfig } => {
             let client = rt.block_on(kube::client(kubeconfig.as_deref()))?;
-            rt.spawn(kube::run(client, tx));
-            tracing::info!("watching Namespaces, Pods and NetworkPolicies");
+            rt.spawn(kube::run(client, tx, config.node_name.clone()));
+            tracing::info!("watching Namespaces, Pods and NetworkPolicies, and this node's Node");
         }
     }
     let mut dataplane = NftDataplane::new(NftSession::new(None), ConntrackCommand::default());
     dataplane.keep_established = config.keep_established;
     let mut agent = Agent::new(&config.node_name, &config.table, dataplane, interfaces::RouteTable::default(), metrics);
+    agent.set_pod_start(config.pod_start, config.pod_cidrs.clone());
     let mut syncs = 0u64;
     let mut failures = 0u32;
     while !stop.load(Ordering::Relaxed) {
@@ -167,6 +174,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         }
         let full = agent.resync_due(config.resync);
         if !(agent.dirty() || full) || !agent.initialized() {
+            publish_pending(&health, &agent);
             continue;
         }
         let started = Instant::now();
@@ -187,8 +195,16 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
                         "synced"
                     );
                 }
+                publish_pending(&health, &agent);
                 if let Some(path) = &config.status_file {
-                    write_status(path, &config.node_name, outcome.revision.as_deref(), syncs);
+                    let status = Status {
+                        node: &config.node_name,
+                        revision: outcome.revision.as_deref(),
+                        syncs,
+                        pending: agent.pending_pods().len(),
+                        last_realization: agent.last_realization(),
+                    };
+                    write_status(path, &status);
                 }
             }
             Ok(None) => {}
@@ -202,9 +218,30 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// Hands the loop's view of the local pods still waiting to the HTTP server.
+fn publish_pending<D: palisade_nft::Dataplane, I: interfaces::Interfaces>(health: &http::Health, agent: &Agent<D, I>) {
+    let pods = agent.pending_pods();
+    if let Ok(mut p) = health.pending.lock()
+        && *p != pods
+    {
+        *p = pods;
+    }
+}
+
+/// What the status file says after a sync.
+struct Status<'a> {
+    node: &'a str,
+    revision: Option<&'a str>,
+    syncs: u64,
+    pending: usize,
+    last_realization: Option<Duration>,
+}
+
 /// The status file, written whole and renamed into place so readers never see half of it.
-fn write_status(path: &std::path::Path, node: &str, revision: Option<&str>, syncs: u64) {
-    let v = serde_json::json!({ "node": node, "revision": revision, "ready": true, "syncs": syncs });
+fn write_status(path: &std::path::Path, s: &Status) {
+    let v = serde_json::json!({ "node": s.node, "revision": s.revision, "ready": true, "syncs": s.syncs,
+        "pendingPods": s.pending,
+        "lastRealizationMs": s.last_realization.map(|d| d.as_secs_f64() * 1e3) });
     let tmp = path.with_extension("tmp");
     if std::fs::write(&tmp, v.to_string()).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
         tracing::warn!(path = %path.display(), "cannot write the status file");

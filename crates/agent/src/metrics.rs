@@ -26,6 +26,8 @@ pub struct Metrics {
     pub apply_errors: Counter,
     pub invalid_objects: Counter,
     pub event_to_kernel: Histogram,
+    pub pod_realization: Histogram,
+    pub pods_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -50,6 +52,9 @@ impl Metrics {
             apply_errors: Counter::default(),
             invalid_objects: Counter::default(),
             event_to_kernel: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 0.5 ms .. ~8 s
+            pod_realization: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            pods_pending: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("objects", "Objects watched, by kind", m.objects.clone());
@@ -66,6 +71,16 @@ impl Metrics {
             "event_to_kernel_seconds",
             "Time from receiving a change to the kernel enforcing it",
             m.event_to_kernel.clone(),
+        );
+        registry.register(
+            "pod_realization_seconds",
+            "Time from a local pod's address reaching the agent to the kernel knowing and enforcing it",
+            m.pod_realization.clone(),
+        );
+        registry.register(
+            "pods_pending",
+            "Local pods not enforced yet (no address in the API yet, or not yet in the kernel)",
+            m.pods_pending.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -4,7 +4,8 @@
 //! its node (`spec.nodeName`), and on [`Agent::reconcile`] compiles the node's ruleset (every pod is a
 //! peer; only local pods get chains) and hands it to the dataplane, which applies the smallest change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,43 @@ pub struct Outcome {
     pub report: SyncReport,
     /// The source revision the kernel now enforces (if the source has revisions).
     pub revision: Option<String>,
+}
+
+/// What a new pod may do before the agent has programmed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PodStart {
+    /// New connections from or to an address in the node's pod ranges that is not a known local pod are
+    /// dropped until the agent has programmed that pod (the default).
+    #[default]
+    Closed,
+    /// No such drop: until the agent learns a pod, its packets pass (the behaviour of most enforcers).
+    Open,
+}
+
+/// Why a local pod is not enforced yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Bound to this node, no address in the API yet (its network may already be up: closed meanwhile).
+    NoAddress,
+    /// Its address has arrived; the next transaction programs it.
+    Programming,
+}
+
+impl Pending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pending::NoAddress => "no address yet",
+            Pending::Programming => "programming",
+        }
+    }
+}
+
+/// A local pod not enforced yet, and since when it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPod {
+    pub pod: ObjectKey,
+    pub state: Pending,
+    pub since: Instant,
 }
 
 /// The node agent's state and reconcile logic.
@@ -44,6 +82,17 @@ pub struct Agent<D, I> {
     node_seen: Node,
     /// Local pods whose interface was not found: looked up again on every sync.
     unresolved: BTreeSet<ObjectKey>,
+    pod_start: PodStart,
+    /// Pod address ranges given on the command line (`--pod-cidr`).
+    flag_ranges: Vec<ipnet::IpNet>,
+    /// Pod address ranges this node's Node states (`spec.podCIDRs`).
+    node_ranges: Vec<ipnet::IpNet>,
+    /// Local pods bound here without an address yet, since when.
+    unaddressed: BTreeMap<ObjectKey, Instant>,
+    /// Local pods whose (new) address arrived and is not in the kernel yet: when it arrived.
+    arriving: BTreeMap<ObjectKey, Instant>,
+    /// The last realization time (address arrived → kernel), for the status file.
+    last_realization: Option<Duration>,
 }
 
 impl<D: Dataplane, I: Interfaces> Agent<D, I> {
@@ -63,6 +112,85 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             local: BTreeSet::new(),
             node_seen: Node::default(),
             unresolved: BTreeSet::new(),
+            pod_start: PodStart::Closed,
+            flag_ranges: Vec::new(),
+            node_ranges: Vec::new(),
+            unaddressed: BTreeMap::new(),
+            arriving: BTreeMap::new(),
+            last_realization: None,
+        }
+    }
+
+    /// Sets what a pod the agent has not programmed yet may do, and the node's pod ranges given by flag.
+    pub fn set_pod_start(&mut self, mode: PodStart, ranges: Vec<ipnet::IpNet>) {
+        self.pod_start = mode;
+        self.flag_ranges = ranges;
+    }
+
+    /// The pod address ranges closed to unknown addresses now: from flags, the Node, and the CNI's bridges.
+    pub fn pod_ranges(&self) -> Vec<ipnet::IpNet> {
+        if self.pod_start == PodStart::Open {
+            return Vec::new();
+        }
+        let mut r: Vec<ipnet::IpNet> =
+            self.flag_ranges.iter().chain(&self.node_ranges).copied().chain(self.interfaces.pod_ranges()).collect();
+        r.sort();
+        r.dedup();
+        r
+    }
+
+    /// Local pods not enforced yet, oldest first.
+    pub fn pending_pods(&self) -> Vec<PendingPod> {
+        let mut out: Vec<PendingPod> = self
+            .unaddressed
+            .iter()
+            .map(|(k, t)| PendingPod { pod: k.clone(), state: Pending::NoAddress, since: *t })
+            .chain(self.arriving.iter().map(|(k, t)| PendingPod {
+                pod: k.clone(),
+                state: Pending::Programming,
+                since: *t,
+            }))
+            .collect();
+        out.sort_by_key(|p| p.since);
+        out
+    }
+
+    /// The time the last pod took from its address arriving to the kernel enforcing it.
+    pub fn last_realization(&self) -> Option<Duration> {
+        self.last_realization
+    }
+
+    /// Follows a local pod's address into the realization bookkeeping (before the store takes the change).
+    fn note_pod(&mut self, pod: &k8s_openapi::api::core::v1::Pod, at: Instant) {
+        let key = ObjectKey::new(
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+            pod.metadata.name.as_deref().unwrap_or(""),
+        );
+        let local = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(self.node.as_str());
+        let status = pod.status.as_ref();
+        let ips: Vec<IpAddr> = status
+            .and_then(|s| s.pod_ips.as_ref())
+            .map(|v| v.iter().filter_map(|i| i.ip.parse().ok()).collect())
+            .filter(|v: &Vec<IpAddr>| !v.is_empty())
+            .or_else(|| status.and_then(|s| s.pod_ip.as_deref()).and_then(|i| i.parse().ok()).map(|i| vec![i]))
+            .unwrap_or_default();
+        let done = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        let host = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        if !local || done || host {
+            self.unaddressed.remove(&key);
+            self.arriving.remove(&key);
+            return;
+        }
+        if ips.is_empty() {
+            self.unaddressed.entry(key.clone()).or_insert(at);
+            self.arriving.remove(&key);
+            return;
+        }
+        self.unaddressed.remove(&key);
+        let known = self.store.pod(&key).is_some_and(|p| p.facts.ips == ips) && self.local.contains(&key);
+        // Before the first sync every pod arrives at once: that is the agent starting, not a pod.
+        if !known && self.synced {
+            self.arriving.entry(key).or_insert(at);
         }
     }
 
@@ -96,12 +224,20 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
 
     /// Takes one event into the state. Returns whether it changed anything the kernel may need.
     pub fn handle(&mut self, ev: Event) -> bool {
+        if let Change::Apply(palisade_engine::Object::Pod(p)) = &ev.change {
+            self.note_pod(p, ev.at);
+        }
         let changed = match ev.change {
             Change::Apply(o) => self.store.apply(o),
             Change::Delete { kind, namespace, name } => match kind {
                 // A Namespace's pods and policies have their own delete events.
                 Kind::Namespace => self.store.delete_namespace_object(&name),
-                _ => self.store.delete(kind, &namespace, &name),
+                _ => {
+                    let key = ObjectKey::new(&namespace, &name);
+                    self.unaddressed.remove(&key);
+                    self.arriving.remove(&key);
+                    self.store.delete(kind, &namespace, &name)
+                }
             },
             Change::Relisted { kind, objects } => {
                 self.listed.insert(kind);
@@ -122,6 +258,11 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 // Nothing to apply, but whoever waits for this revision waits for a sync.
                 true
             }
+            Change::NodeRanges(r) => {
+                let changed = self.node_ranges != r;
+                self.node_ranges = r;
+                changed
+            }
         };
         if changed && self.pending.is_none() {
             self.pending = Some(ev.at);
@@ -141,7 +282,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 Some((k.clone(), ifname))
             })
             .collect();
-        Node { interfaces }
+        Node { interfaces, pod_ranges: self.pod_ranges() }
     }
 
     /// Follows the store's changes into the set of local pods (all of it when `full`).
@@ -210,6 +351,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 moved.insert(k);
             }
         }
+        self.node_seen.pod_ranges = self.pod_ranges();
         moved
     }
 
@@ -255,6 +397,14 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         if let Some(at) = self.pending.take() {
             self.metrics.event_to_kernel.observe(now.duration_since(at).as_secs_f64());
         }
+        // Every pod whose address had arrived is in the kernel now (in the same transaction as its dispatch
+        // and its entry among the node's known pods).
+        for (_, at) in std::mem::take(&mut self.arriving) {
+            let took = now.duration_since(at);
+            self.metrics.pod_realization.observe(took.as_secs_f64());
+            self.last_realization = Some(took);
+        }
+        self.metrics.pods_pending.set(i64::try_from(self.unaddressed.len()).unwrap_or(i64::MAX));
         if full {
             self.last_full = Some(now);
         }

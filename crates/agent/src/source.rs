@@ -23,6 +23,8 @@ pub enum Change {
     Invalid { message: String },
     /// The source's position after the changes before it (the directory source's `.revision` file).
     Revision(String),
+    /// This node's pod address ranges as its Node object states them (`spec.podCIDRs`).
+    NodeRanges(Vec<ipnet::IpNet>),
 }
 
 /// A change and when the agent received it (for event-to-kernel latency).

@@ -45,6 +45,23 @@ pub struct AgentArgs {
     /// Keep established connections when policy narrows (by default they are cut)
     #[arg(long)]
     pub keep_established: bool,
+    /// A pod the agent has not programmed yet: "closed" drops new connections from or to addresses in the
+    /// node's pod ranges that are not known pods yet; "open" lets them pass until the pod is programmed
+    #[arg(long, value_enum, default_value = "closed")]
+    pub pod_start: PodStartArg,
+    /// A pod address range of this node (repeatable), besides its Node's spec.podCIDRs and a CNI bridge's subnet
+    #[arg(long = "pod-cidr", value_parser = parse_cidr)]
+    pub pod_cidrs: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PodStartArg {
+    Closed,
+    Open,
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse().map_err(|_| format!("{s:?}: expected a CIDR such as 10.244.1.0/24"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -77,6 +94,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     config.table = args.table;
     config.status_file = args.status_file;
     config.keep_established = args.keep_established;
+    config.pod_start = match args.pod_start {
+        PodStartArg::Closed => palisade_agent::PodStart::Closed,
+        PodStartArg::Open => palisade_agent::PodStart::Open,
+    };
+    config.pod_cidrs = args.pod_cidrs;
     tracing::info!(node = %config.node_name, table = %config.table, "palisade agent starting");
     // Stopping (SIGTERM, SIGINT) ends the process and leaves the rules in place.
     palisade_agent::run(config, Arc::new(AtomicBool::new(false)))?;

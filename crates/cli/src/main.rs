@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         ctrlc::set_handler(|| {
             INTERRUPTED.store(true, Ordering::SeqCst);
             palisade_sandbox::interrupt();
+            palisade_cluster::controlplane::stop_temporary();
             std::process::exit(130);
         })
     });

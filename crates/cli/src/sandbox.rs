@@ -35,6 +35,10 @@ pub enum SandboxCommand {
         /// The kubelet writes a started pod's status (its address) only after this long: `500ms`, `2s`.
         #[arg(long, value_parser = parse_duration, default_value = "0ms")]
         kubelet_delay: Duration,
+        /// With --nodes: what the agents let a pod they have not programmed yet do (`palisade agent
+        /// --pod-start`): `closed` (its node's pod range drops unknown addresses) or `open`.
+        #[arg(long, value_enum, default_value = "closed")]
+        pod_start: crate::agent::PodStartArg,
     },
     /// (internal) The sandbox's control plane: API server, controllers, kubelet, kube-proxy, DNS.
     #[command(name = "control-plane", hide = true)]
@@ -49,6 +53,8 @@ pub enum SandboxCommand {
         port: u16,
         #[arg(long, default_value_t = 0)]
         kubelet_delay_ms: u64,
+        #[arg(long, value_enum, default_value = "closed")]
+        pod_start: crate::agent::PodStartArg,
     },
     /// Print the path of the sandbox's kubeconfig: `export KUBECONFIG=$(palisade sandbox kubeconfig)`.
     Kubeconfig {
@@ -333,90 +339,37 @@ async fn resolve_pod(c: &palisade_cluster::client::SandboxClient, namespace: &st
         .with_context(|| format!("no running pod of {target}"))
 }
 
-/// Starts the control-plane process (detached; it lives until `sandbox down`) and waits until its API
-/// answers; returns the kubeconfig's path.
 fn start_control_plane(
     name: &str,
     externals: &[String],
     nodes: Option<usize>,
     port: u16,
     kubelet_delay: Duration,
+    pod_start_open: bool,
 ) -> Result<PathBuf> {
-    use std::os::unix::process::CommandExt;
-    let dir = palisade_sandbox::run_root().join(name);
-    if palisade_cluster::controlplane::read_ready(&dir).is_some() || dir.join("state.json").exists() {
-        bail!("sandbox {name:?} already exists; `palisade sandbox down --name {name}` first");
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log_path = dir.join("control-plane.log");
-    let log = std::fs::File::create(&log_path).context("creating the control plane's log")?;
-    let mut cmd = std::process::Command::new(helper()?);
-    cmd.args(["sandbox", "control-plane", "--name", name, "--port", &port.to_string()])
-        .args(["--kubelet-delay-ms", &kubelet_delay.as_millis().to_string()]);
-    for e in externals {
-        cmd.args(["--external", e]);
-    }
-    if let Some(n) = nodes {
-        cmd.args(["--nodes", &n.to_string()]);
-    }
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("starting the control plane")?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(ready) = palisade_cluster::controlplane::read_ready(&dir) {
-            return Ok(PathBuf::from(ready["kubeconfig"].as_str().unwrap_or_default()));
-        }
-        if let Some(status) = child.try_wait()? {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let _ = std::fs::remove_dir_all(&dir);
-            bail!("the control plane exited ({status}):\n{}", text.trim());
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("the control plane did not get ready within 60 s (log: {})", log_path.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Stops a sandbox's control plane (SIGTERM, then waits until it has removed what it made); false when none
-/// was running.
-fn stop_control_plane(name: &str) -> bool {
-    let dir = palisade_sandbox::run_root().join(name);
-    let Some(ready) = palisade_cluster::controlplane::read_ready(&dir) else { return false };
-    let Some(pid) = ready["pid"].as_u64() else { return false };
-    let alive = || {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("control-plane"))
-    };
-    if alive() {
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while alive() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if alive() {
-            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-        }
-    }
-    true
+    let externals = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
+    Ok(palisade_cluster::controlplane::spawn(&palisade_cluster::controlplane::Config {
+        name: name.to_owned(),
+        nodes,
+        externals,
+        helper: helper()?,
+        port,
+        kubelet_delay,
+        pod_start_open,
+    })?)
 }
 
 pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        SandboxCommand::Up { name, files, externals, nodes, port, kubelet_delay } => {
+        SandboxCommand::Up { name, files, externals, nodes, port, kubelet_delay, pod_start } => {
             let docs = if files.is_empty() { Vec::new() } else { documents(&files)? };
             for e in &externals {
                 parse_external(e)?;
             }
             let started = std::time::Instant::now();
-            let kubeconfig = start_control_plane(&name, &externals, nodes, port, kubelet_delay)?;
+            let open = pod_start == crate::agent::PodStartArg::Open;
+            let kubeconfig = start_control_plane(&name, &externals, nodes, port, kubelet_delay, open)?;
             let ready = started.elapsed();
             let pods = if docs.is_empty() {
                 0
@@ -437,7 +390,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 kubeconfig.display()
             )?;
         }
-        SandboxCommand::ControlPlane { name, externals, nodes, port, kubelet_delay_ms } => {
+        SandboxCommand::ControlPlane { name, externals, nodes, port, kubelet_delay_ms, pod_start } => {
             let externals = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
             palisade_cluster::controlplane::run(palisade_cluster::controlplane::Config {
                 name,
@@ -446,6 +399,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 helper: helper()?,
                 port,
                 kubelet_delay: Duration::from_millis(kubelet_delay_ms),
+                pod_start_open: pod_start == crate::agent::PodStartArg::Open,
             })?;
         }
         SandboxCommand::Fault { name, fault, down } => {
@@ -665,12 +619,12 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
         SandboxCommand::Down { name, all } => {
             if all {
                 for n in palisade_sandbox::list_dirs() {
-                    stop_control_plane(&n);
+                    palisade_cluster::controlplane::stop(&n);
                 }
                 let n = palisade_sandbox::down_all(&helper()?)?;
                 writeln!(out, "removed {n} sandboxes and leftover namespaces")?;
             } else {
-                let had_control_plane = stop_control_plane(&name);
+                let had_control_plane = palisade_cluster::controlplane::stop(&name);
                 match Sandbox::open(&name, &helper()?) {
                     Ok(sb) => sb.down()?,
                     Err(_) if had_control_plane => {}
@@ -730,25 +684,23 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
 
 /// `IP` or `IP=tcp/80,udp/53`.
 fn parse_external(s: &str) -> Result<palisade_conformance::ExternalHost> {
-    let (ip, ports) = s.split_once('=').unwrap_or((s, ""));
-    let ip: std::net::IpAddr = ip.parse().with_context(|| format!("--external {s:?}: not an IP address"))?;
-    let ports = ports
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (proto, port) = p.split_once('/').with_context(|| format!("--external {s:?}: expected PROTO/PORT"))?;
-            let proto: Protocol = proto.parse().map_err(anyhow::Error::msg)?;
-            let port: u16 = port.parse().with_context(|| format!("--external {s:?}: bad port {port:?}"))?;
-            Ok((proto, port))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(palisade_conformance::ExternalHost { ip, ports })
+    palisade_conformance::ExternalHost::parse(s).map_err(anyhow::Error::msg)
 }
 
+/// Every case live: on one node enforced in process, or (`--nodes N`) on a control plane whose agents, one per
+/// node, watch its API.
 pub fn conformance_live(paths: &[PathBuf], nodes: Option<usize>) -> Result<ExitCode> {
-    let mut backend = LiveBackend::new(helper()?);
-    backend.nodes = nodes;
-    let code = run_cases(paths, &mut backend);
-    drop(backend);
-    code
+    match nodes {
+        None => run_cases(paths, &mut LiveBackend::new(helper()?)),
+        Some(n) => {
+            anyhow::ensure!(
+                (1..=palisade_sandbox::MAX_NODES).contains(&n),
+                "--nodes {n}: between 1 and {}",
+                palisade_sandbox::MAX_NODES
+            );
+            let mut backend =
+                palisade_cluster::conformance::ApiBackend::new(helper()?, n).map_err(|e| anyhow::anyhow!(e.0))?;
+            run_cases(paths, &mut backend)
+        }
+    }
 }

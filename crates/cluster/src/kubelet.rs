@@ -111,7 +111,7 @@ pub struct Kubelet {
     pub nodes: Vec<String>,
     /// Pods whose status carries their address only after this long (pod-start tests).
     pub status_delay: std::time::Duration,
-    /// Pods started and when, for the delayed status.
+    /// Pods started whose status is not written yet, and when they started (for the delayed status).
     started: BTreeMap<String, std::time::Instant>,
 }
 
@@ -173,6 +173,7 @@ impl Kubelet {
                 let status = running_status(p, &ips, &host_ip);
                 let _ = store.modify("/pods", &ns, &name, |o| o["status"] = status);
             }
+            self.started.remove(&key);
         }
         let gone: Vec<String> = sandbox.pods().keys().filter(|k| !live.contains(*k)).cloned().collect();
         for key in gone {
@@ -182,9 +183,9 @@ impl Kubelet {
         }
     }
 
-    /// Whether a delayed status is still due (the node loop then wakes up again).
+    /// Whether a delayed status is still to be written (the node loop then wakes up again).
     pub fn pending_status(&self) -> bool {
-        !self.status_delay.is_zero() && self.started.values().any(|t| t.elapsed() < self.status_delay)
+        !self.started.is_empty()
     }
 
     fn start(&mut self, sandbox: &mut Sandbox, p: &Value) -> Result<(), String> {

@@ -11,9 +11,11 @@
 //! - `kubeproxy` + `proxy`: Services → nftables DNAT in each node namespace.
 //! - `dns`: cluster DNS (hickory) served inside the `kube-dns` pod's namespace.
 //! - `controlplane`: the process that runs them all; `tls`: its CA, certificate, token and kubeconfig.
+//! - `conformance`: the corpus run live on a control plane with one agent per node (`--live --nodes N`).
 
 pub mod apiserver;
 pub mod client;
+pub mod conformance;
 pub mod controllers;
 pub mod controlplane;
 pub mod dns;

@@ -255,6 +255,32 @@ pub struct ExternalHost {
     pub ports: Vec<(Protocol, u16)>,
 }
 
+impl ExternalHost {
+    /// Reads the command-line form `IP[=PROTO/PORT,...]` (`192.0.2.1=TCP/80,UDP/53`).
+    pub fn parse(s: &str) -> Result<ExternalHost, String> {
+        let (ip, ports) = s.split_once('=').unwrap_or((s, ""));
+        let ip: IpAddr = ip.parse().map_err(|_| format!("--external {s:?}: {ip:?} is not an IP address"))?;
+        let ports = ports
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (proto, port) =
+                    p.split_once('/').ok_or_else(|| format!("--external {s:?}: expected PROTO/PORT, got {p:?}"))?;
+                let proto: Protocol = proto.parse().map_err(|e| format!("--external {s:?}: {e}"))?;
+                let port: u16 = port.parse().map_err(|_| format!("--external {s:?}: bad port {port:?}"))?;
+                Ok((proto, port))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(ExternalHost { ip, ports })
+    }
+
+    /// The command-line form [`ExternalHost::parse`] reads.
+    pub fn arg(&self) -> String {
+        let ports: Vec<String> = self.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();
+        if ports.is_empty() { self.ip.to_string() } else { format!("{}={}", self.ip, ports.join(",")) }
+    }
+}
+
 /// Parses a cluster file (`clusters/NAME.yaml`): Namespaces and Pods.
 pub fn parse_cluster(source: &str, text: &str) -> Result<Vec<Object>, CaseError> {
     let loaded = palisade_engine::load_str(source, text);

@@ -12,6 +12,7 @@ fn main() {
     let mut index = Index::build(&cluster);
     let node = Node {
         interfaces: index.pods().step_by(10).enumerate().map(|(i, p)| (p.key.clone(), format!("x{i}"))).collect(),
+        ..Node::default()
     };
     let mut old = compile(&index, &node, "t");
     let key = index.pod(0).key.clone();

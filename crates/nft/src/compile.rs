@@ -20,6 +20,11 @@ pub struct Node {
     /// Local pod → the name of its veth on the node side; empty when not known (a pod behind a bridge):
     /// such a pod is enforced like any other but its source address is not checked against its interface.
     pub interfaces: BTreeMap<ObjectKey, String>,
+    /// The node's pod address ranges (its Node's `spec.podCIDRs`, `--pod-cidr`, a CNI bridge's subnet): a
+    /// new connection from or to an address in them that is not yet a known local pod is dropped, so a pod
+    /// is isolated from its first packet even before the agent has learned it. Empty: no such drop
+    /// (`--pod-start=open`).
+    pub pod_ranges: Vec<ipnet::IpNet>,
 }
 
 /// A named set of the table.
@@ -54,6 +59,14 @@ pub struct Ruleset {
 pub const POD_IFS: &str = "pod_ifs";
 pub const POD_IFADDR4: &str = "pod_ifaddr4";
 pub const POD_IFADDR6: &str = "pod_ifaddr6";
+/// Every local pod address the table knows (added in the transaction that adds the pod's dispatch).
+pub const POD_KNOWN4: &str = "pod_known4";
+pub const POD_KNOWN6: &str = "pod_known6";
+/// The node's pod address ranges (interval sets): unknown addresses in them are dropped.
+pub const POD_RANGES4: &str = "pod_ranges4";
+pub const POD_RANGES6: &str = "pod_ranges6";
+/// The comment on the drops of pods the node does not know yet (the pod-start window, closed).
+pub const UNKNOWN_POD: &str = "pod not yet known to this node";
 
 pub(crate) fn ident(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
@@ -167,12 +180,20 @@ impl Ruleset {
             o,
             "    iifname @{POD_IFS} iifname . ip6 saddr != @{POD_IFADDR6} counter drop comment \"source address is not its pod's\""
         );
+        for (ip, known, ranges) in [("ip", POD_KNOWN4, POD_RANGES4), ("ip6", POD_KNOWN6, POD_RANGES6)] {
+            let _ =
+                writeln!(o, "    {ip} saddr @{ranges} {ip} saddr != @{known} counter drop comment \"{UNKNOWN_POD}\"");
+        }
         let _ = writeln!(o, "    ip saddr vmap @eg4");
         let _ = writeln!(o, "    ip6 saddr vmap @eg6");
         let _ = writeln!(o, "  }}");
         let _ = writeln!(o, "  chain fwd_ingress {{");
         let _ = writeln!(o, "    type filter hook forward priority filter + 10; policy accept;");
         let _ = writeln!(o, "    ct state established,related accept");
+        for (ip, known, ranges) in [("ip", POD_KNOWN4, POD_RANGES4), ("ip6", POD_KNOWN6, POD_RANGES6)] {
+            let _ =
+                writeln!(o, "    {ip} daddr @{ranges} {ip} daddr != @{known} counter drop comment \"{UNKNOWN_POD}\"");
+        }
         let _ = writeln!(o, "    ip daddr vmap @ing4");
         let _ = writeln!(o, "    ip6 daddr vmap @ing6");
         let _ = writeln!(o, "  }}");

@@ -24,15 +24,26 @@ use palisade_engine::store::Changes;
 use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
 
 use crate::compile::{
-    Chain, Node, POD_IFADDR4, POD_IFADDR6, POD_IFS, Ruleset, Set, ident, ip_num, ip_of, merge, num_ip, proto, quote,
-    range_elem,
+    Chain, Node, POD_IFADDR4, POD_IFADDR6, POD_IFS, POD_KNOWN4, POD_KNOWN6, POD_RANGES4, POD_RANGES6, Ruleset, Set,
+    ident, ip_num, ip_of, merge, num_ip, proto, quote, range_elem,
 };
 use crate::delta::Delta;
 
 const DIRS: [Direction; 2] = [Direction::Ingress, Direction::Egress];
 const FAMILIES: [IpFamily; 2] = [IpFamily::V4, IpFamily::V6];
-const NODE_SETS: [(&str, &str); 3] =
-    [(POD_IFS, "ifname"), (POD_IFADDR4, "ifname . ipv4_addr"), (POD_IFADDR6, "ifname . ipv6_addr")];
+/// The sets every table has: (name, type, interval). Pods contribute the first five; the node's pod address
+/// ranges fill the last two.
+const NODE_SETS: [(&str, &str, bool); 7] = [
+    (POD_IFS, "ifname", false),
+    (POD_IFADDR4, "ifname . ipv4_addr", false),
+    (POD_IFADDR6, "ifname . ipv6_addr", false),
+    (POD_KNOWN4, "ipv4_addr", false),
+    (POD_KNOWN6, "ipv6_addr", false),
+    (POD_RANGES4, "ipv4_addr", true),
+    (POD_RANGES6, "ipv6_addr", true),
+];
+const KNOWN: [usize; 2] = [3, 4];
+const RANGES: [usize; 2] = [5, 6];
 
 type PolicyDir = (ObjectKey, Direction);
 /// A rule of a policy: (policy, direction, rule index).
@@ -173,7 +184,9 @@ pub struct NodeCompiler {
     sets: HashMap<String, Shared>,
     by_def: HashMap<PeerDef, String>,
     by_named: HashMap<NamedDef, String>,
-    node_sets: [BTreeSet<String>; 3],
+    /// Elements of [`NODE_SETS`], each with how many pieces contribute it (two local pods may share an
+    /// interface or, briefly, an address).
+    node_sets: [BTreeMap<String, u32>; 7],
     /// How many pods of the cluster have each address (as their first of its family): an address leaves a
     /// pod-address set only when no member pod still has it.
     ip_count: HashMap<IpAddr, u32>,
@@ -223,19 +236,6 @@ impl NodeCompiler {
     /// or full compile) and returns the transaction that takes the kernel from the previous table to the
     /// new one.
     pub fn update(&mut self, index: &Index, node: &Node, changes: &Changes) -> Delta {
-        for (key, before) in &changes.pods {
-            for f in FAMILIES {
-                if let Some(ip) = before.iter().copied().find(|ip| IpFamily::of(ip) == f)
-                    && let Some(c) = self.ip_count.get_mut(&ip)
-                {
-                    *c = c.saturating_sub(1);
-                    if *c == 0 {
-                        self.ip_count.remove(&ip);
-                    }
-                }
-                if let Some(ip) = index.pod_id(key).and_then(|id| index.pod(id).facts.ip(f)) {
-                    *self.ip_count.entry(ip).or_default() += 1;
-                }
         self.update_with(index, node, changes, None)
     }
 
@@ -249,6 +249,19 @@ impl NodeCompiler {
         changes: &Changes,
         moved: Option<&BTreeSet<ObjectKey>>,
     ) -> Delta {
+        for (key, before) in &changes.pods {
+            for f in FAMILIES {
+                if let Some(ip) = before.iter().copied().find(|ip| IpFamily::of(ip) == f)
+                    && let Some(c) = self.ip_count.get_mut(&ip)
+                {
+                    *c = c.saturating_sub(1);
+                    if *c == 0 {
+                        self.ip_count.remove(&ip);
+                    }
+                }
+                if let Some(ip) = index.pod_id(key).and_then(|id| index.pod(id).facts.ip(f)) {
+                    *self.ip_count.entry(ip).or_default() += 1;
+                }
             }
         }
         let mut tx = Tx::default();
@@ -269,6 +282,7 @@ impl NodeCompiler {
         update: Option<Option<&BTreeSet<ObjectKey>>>,
         tx: &mut Tx,
     ) {
+        self.set_ranges(node, tx);
         let ids = Ids::new(index);
         // Local pods to look at again.
         let mut dirty: BTreeSet<ObjectKey> = BTreeSet::new();
@@ -363,6 +377,32 @@ impl NodeCompiler {
         }
     }
 
+    /// The node's pod address ranges, merged (interval sets refuse overlaps), as set elements.
+    fn set_ranges(&mut self, node: &Node, tx: &mut Tx) {
+        for (slot, v4) in [(RANGES[0], true), (RANGES[1], false)] {
+            let ranges: Vec<(u128, u128)> = node
+                .pod_ranges
+                .iter()
+                .filter(|n| n.addr().is_ipv4() == v4)
+                .map(|n| (ip_num(n.network()), ip_num(n.broadcast())))
+                .collect();
+            let want: BTreeSet<String> = merge(ranges, |x: u128| x.checked_add(1))
+                .into_iter()
+                .map(|(a, z)| range_elem(num_ip(a, v4), num_ip(z, v4)))
+                .collect();
+            let have: Vec<String> = self.node_sets[slot].keys().filter(|e| !want.contains(*e)).cloned().collect();
+            for e in have {
+                self.node_sets[slot].remove(&e);
+                tx.del_element(NODE_SETS[slot].0, &e);
+            }
+            for e in want {
+                if self.node_sets[slot].insert(e.clone(), 1).is_none() {
+                    tx.add_element(NODE_SETS[slot].0, &e);
+                }
+            }
+        }
+    }
+
     fn replace_pod(
         &mut self,
         key: &ObjectKey,
@@ -414,15 +454,20 @@ impl NodeCompiler {
                 tx.map_entry(map, addr, None, Some(verdict.clone()));
             }
         }
-        for (s, e) in &o.node_elements {
-            if !n.node_elements.contains(&(*s, e.clone())) {
-                self.node_sets[*s].remove(e);
-                tx.del_element(NODE_SETS[*s].0, e);
+        for (s, e) in &n.node_elements {
+            let c = self.node_sets[*s].entry(e.clone()).or_default();
+            *c += 1;
+            if *c == 1 {
+                tx.add_element(NODE_SETS[*s].0, e);
             }
         }
-        for (s, e) in &n.node_elements {
-            if self.node_sets[*s].insert(e.clone()) {
-                tx.add_element(NODE_SETS[*s].0, e);
+        for (s, e) in &o.node_elements {
+            if let Some(c) = self.node_sets[*s].get_mut(e) {
+                *c -= 1;
+                if *c == 0 {
+                    self.node_sets[*s].remove(e);
+                    tx.del_element(NODE_SETS[*s].0, e);
+                }
             }
         }
     }
@@ -954,7 +999,7 @@ impl NodeCompiler {
         }
         let mut peers: BTreeSet<IpAddr> = BTreeSet::new();
         let kept = |name: &str| {
-            NODE_SETS.iter().any(|(n, _)| *n == name) || (tx.sets_before.get(name) != Some(&false) && exists(name))
+            NODE_SETS.iter().any(|(n, _, _)| *n == name) || (tx.sets_before.get(name) != Some(&false) && exists(name))
         };
         for (name, gone) in &tx.elem_del {
             if gone.is_empty() || !kept(name) {
@@ -1070,11 +1115,11 @@ impl NodeCompiler {
         let mut sets: Vec<Set> = NODE_SETS
             .iter()
             .enumerate()
-            .map(|(i, (name, kind))| Set {
+            .map(|(i, (name, kind, interval))| Set {
                 name: (*name).to_owned(),
                 kind,
-                interval: false,
-                elements: Arc::new(self.node_sets[i].clone()),
+                interval: *interval,
+                elements: Arc::new(self.node_sets[i].keys().cloned().collect()),
             })
             .collect();
         sets.extend(self.sets.values().map(|s| s.set.clone()));
@@ -1102,7 +1147,7 @@ impl NodeCompiler {
     pub fn size(&self) -> (usize, usize) {
         let rules = self.policies.values().map(|p| p.rules.len()).sum::<usize>()
             + self.pods.values().flat_map(|p| p.chains.iter()).map(|(_, r)| r.len()).sum::<usize>();
-        let elements = self.node_sets.iter().map(BTreeSet::len).sum::<usize>()
+        let elements = self.node_sets.iter().map(BTreeMap::len).sum::<usize>()
             + self.sets.values().map(|s| s.set.elements.len()).sum::<usize>()
             + self.pods.values().map(|p| p.maps.len()).sum::<usize>();
         (rules, elements)
@@ -1143,6 +1188,9 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
         }
         piece.chains.push((name, rules));
         piece.jumps[i] = jumps;
+    }
+    for ip in &pod.facts.ips {
+        piece.node_elements.push((KNOWN[usize::from(ip.is_ipv6())], ip.to_string()));
     }
     if !ifname.is_empty() {
         piece.node_elements.push((0, quote(ifname)));

@@ -164,6 +164,7 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
 
     let node = palisade_nft::Node {
         interfaces: local.iter().cloned().enumerate().map(|(i, k)| (k, format!("x{i}"))).collect(),
+        ..palisade_nft::Node::default()
     };
     let (linear_script, linear_rules) = render_linear(
         &index,

@@ -127,10 +127,21 @@ struct State {
     /// control plane); nothing is published to the manifest folder.
     #[serde(default)]
     agent_kubeconfig: Option<PathBuf>,
+    /// The agents run with `--pod-start=open` (pods they have not programmed yet pass).
+    #[serde(default)]
+    agent_pod_start_open: bool,
 }
 
 /// The most nodes a sandbox has (interface names carry one digit per node).
 pub const MAX_NODES: usize = 8;
+
+/// Node `i`'s pod address range (its Node's `spec.podCIDRs`): the sandbox gives a pod without an address of
+/// its own one from the range of the node it runs on, and each node's agent keeps the range closed to
+/// addresses it does not know yet.
+pub fn pod_range(i: usize) -> ipnet::Ipv4Net {
+    let third = 128 + 16 * u8::try_from(i % MAX_NODES).unwrap_or(0);
+    ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 244, third, 0), 20).unwrap_or_default()
+}
 
 /// The Kubernetes name of sandbox node `i`.
 pub fn node_name(i: usize) -> String {
@@ -179,7 +190,8 @@ fn protocol_of(p: Protocol) -> &'static str {
     }
 }
 
-fn to_json(o: &Object) -> serde_json::Value {
+/// An engine object as the Kubernetes JSON the API and the manifest folder carry (with apiVersion and kind).
+pub fn object_json(o: &Object) -> serde_json::Value {
     let v = match o {
         Object::Namespace(x) => serde_json::to_value(x),
         Object::Pod(x) => serde_json::to_value(x),
@@ -406,7 +418,7 @@ impl Sandbox {
         if !self.persist {
             return Ok(());
         }
-        self.state.objects = all_objects(&self.cluster).iter().map(to_json).collect();
+        self.state.objects = all_objects(&self.cluster).iter().map(object_json).collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
         std::fs::write(self.dir.join("state.json"), text).map_err(io("writing sandbox state"))
     }
@@ -545,6 +557,12 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Agents started from now on let pods they have not programmed yet pass (`--pod-start=open`), as most
+    /// enforcers do; by default they keep the node's pod range closed to addresses they do not know.
+    pub fn set_agent_pod_start_open(&mut self, open: bool) {
+        self.state.agent_pod_start_open = open;
+    }
+
     /// Agent mode on a cluster API: starts every node's agent watching the API server through `kubeconfig`
     /// (its server must answer inside the node namespaces).
     pub fn start_agents_on_api(&mut self, kubeconfig: &Path) -> Result<()> {
@@ -566,10 +584,14 @@ impl Sandbox {
         let err = log.try_clone().map_err(io("creating the agent log"))?;
         let (manifests, status) = (self.manifests_dir(), self.status_file(i));
         let _ = std::fs::remove_file(&status);
-        let source: Vec<std::ffi::OsString> = match &self.state.agent_kubeconfig {
+        let mut source: Vec<std::ffi::OsString> = match &self.state.agent_kubeconfig {
             Some(kc) => vec!["--kubeconfig".into(), kc.into()],
-            None => vec!["--manifests".into(), manifests.into()],
+            // The folder has no Node objects: the node's pod range comes as a flag.
+            None => vec!["--manifests".into(), manifests.into(), "--pod-cidr".into(), pod_range(i).to_string().into()],
         };
+        if self.state.agent_pod_start_open {
+            source.extend(["--pod-start".into(), "open".into()]);
+        }
         Command::new("ip")
             .args(["netns", "exec", &self.node_ns_of(i)])
             .arg(&self.helper)
@@ -627,7 +649,7 @@ impl Sandbox {
         for o in all_objects(&self.cluster) {
             let k = o.key();
             let file = format!("{}.{}.{}.json", o.kind().to_lowercase(), k.namespace, k.name);
-            files.insert(file, to_json(&o).to_string());
+            files.insert(file, object_json(&o).to_string());
         }
         for (file, text) in &files {
             if self.state.published.get(file) != Some(text) {
@@ -684,24 +706,13 @@ impl Sandbox {
         Ok(())
     }
 
-    /// The addresses a pod gets: its `status.podIPs`, or one allocated from 10.244.0.0/16.
-    fn pod_ips(&self, facts: &PodFacts) -> Vec<IpAddr> {
+    /// The addresses a pod gets: its `status.podIPs`, or a free one of its node's [`pod_range`].
+    fn pod_ips(&self, facts: &PodFacts, on: usize) -> Vec<IpAddr> {
         if !facts.ips.is_empty() {
             return facts.ips.clone();
         }
-        let used = self.used_ips();
-        (1..=65000u32)
-            .map(|i| {
-                IpAddr::from([
-                    10,
-                    244,
-                    200 + u8::try_from(i / 250).unwrap_or(0) % 50,
-                    u8::try_from(i % 250).unwrap_or(1) + 1,
-                ])
-            })
-            .find(|a| !used.contains(a))
-            .into_iter()
-            .collect()
+        let used: std::collections::HashSet<IpAddr> = self.used_ips().into_iter().collect();
+        pod_range(on).hosts().map(IpAddr::V4).find(|a| !used.contains(a)).into_iter().collect()
     }
 
     /// Creates or replaces objects, adjusts pod namespaces, and re-applies the ruleset. Like the apiserver,
@@ -714,19 +725,20 @@ impl Sandbox {
                 let mut facts = PodFacts::of(p);
                 let ports: Vec<(Protocol, u16)> = facts.ports.iter().map(|c| (c.protocol, c.port)).collect();
                 let existing = self.state.pods.get(&key.to_string()).cloned();
+                let on = match &existing {
+                    Some(h) => h.node,
+                    None if facts.terminated || facts.host_network => 0,
+                    None => self.place(p),
+                };
                 let ips = match &existing {
                     Some(h) if facts.ips.is_empty() || facts.ips == h.ips => h.ips.clone(),
-                    _ => self.pod_ips(&facts),
+                    _ => self.pod_ips(&facts, on),
                 };
                 if facts.terminated || facts.host_network {
                     if let Some(h) = self.state.pods.remove(&key.to_string()) {
                         self.remove_host(&h);
                     }
                 } else if existing.as_ref().is_none_or(|h| h.ips != ips || h.ports != ports) {
-                    let on = match &existing {
-                        Some(h) => h.node,
-                        None => self.place(p),
-                    };
                     if let Some(h) = &existing {
                         self.remove_host(h);
                     }
@@ -812,6 +824,9 @@ impl Sandbox {
                 .filter_map(|(k, h)| ObjectKey::parse(k).map(|k| (k, h.ifname.clone())))
                 .chain(self.phantom.iter().map(|(k, i)| (k.clone(), i.clone())))
                 .collect(),
+            // Every pod of a single-node sandbox is programmed in the change that starts it; its range stays
+            // closed to anything else.
+            pod_ranges: vec![ipnet::IpNet::V4(pod_range(0))],
         }
     }
 

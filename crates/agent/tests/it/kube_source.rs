@@ -110,6 +110,16 @@ async fn apiserver(
                 "20",
                 vec![pod("web", "web", "10.244.1.5", "12"), pod("late", "client", "10.244.1.8", "19")],
             ))),
+            // Only this node's own Node, for its pod address ranges.
+            ("/api/v1/nodes", false) => {
+                let only_n1 = query(&req, "fieldSelector").as_deref() == Some("metadata.name%3Dn1");
+                let node = json!({"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "n1", "resourceVersion": "4"},
+                    "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24", "fd00:1::/64"]}});
+                let other = json!({"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "n2", "resourceVersion": "5"}, "spec": {"podCIDRs": ["10.244.2.0/24"]}});
+                send.send_response(ok(list("NodeList", "5", if only_n1 { vec![node] } else { vec![node, other] })))
+            }
             // Every other watch stays open with nothing to say.
             _ => held.push(send),
         }
@@ -130,6 +140,7 @@ fn describe(c: &Change) -> String {
         }
         Change::Invalid { message } => format!("invalid {message}"),
         Change::Revision(r) => format!("revision {r}"),
+        Change::NodeRanges(r) => format!("node ranges {r:?}"),
     }
 }
 
@@ -140,7 +151,7 @@ async fn watches_become_changes_and_a_410_forces_a_relist() {
     tokio::spawn(apiserver(handle, seen.clone()));
     let client = kube::Client::new(service, "default");
     let (tx, rx) = std::sync::mpsc::channel::<Event>();
-    tokio::spawn(palisade_agent::kube::run(client, tx));
+    tokio::spawn(palisade_agent::kube::run(client, tx, "n1".to_owned()));
 
     let mut events: Vec<Event> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -185,6 +196,9 @@ async fn watches_become_changes_and_a_410_forces_a_relist() {
         "requests: {:#?}",
         seen.lock().unwrap()
     );
+    let ranges: Vec<String> =
+        events.iter().filter(|e| matches!(e.change, Change::NodeRanges(_))).map(|e| describe(&e.change)).collect();
+    assert_eq!(ranges, ["node ranges [10.244.1.0/24, fd00:1::/64]"], "the node's own podCIDRs, once");
     let requests = seen.lock().unwrap().clone();
     assert!(
         requests.contains(&"/api/v1/pods watch=true rv=15".to_owned()),

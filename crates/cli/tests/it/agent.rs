@@ -257,3 +257,159 @@ fn agents_on_the_api_ride_out_restarts_dropped_watches_and_compaction() {
         assert!(log.contains("listed again"), "{} log:\n{log}", node_name(i));
     }
 }
+
+/// One TCP probe from inside a network namespace, bounded by `timeout_ms`.
+fn probe_from(netns: &str, ip: std::net::IpAddr, port: u16, timeout_ms: u64) -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, env!("CARGO_BIN_EXE_palisade"), "sandbox", "probe-raw"])
+        .args(["--timeout-ms", &timeout_ms.to_string(), &format!("{ip},{port},tcp")])
+        .output()
+        .expect("run the prober");
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
+/// `GET path` on a node agent's HTTP port, from inside the node's namespace.
+fn agent_get(sb: &Sandbox, node: usize, path: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &sb.node_ns_of(node), "bash", "-c"])
+        .arg(format!("exec 3<>/dev/tcp/127.0.0.1/9464; printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn kubectl(kubeconfig: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl").env("KUBECONFIG", kubeconfig).args(args).output().expect("kubectl runs")
+}
+
+const WINDOW_CLUSTER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: default, labels: {app: server}}
+spec: {nodeName: node-1, containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: peer, namespace: default, labels: {app: peer}}
+spec: {nodeName: node-1, containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: new-pods-deny-all, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: new}}
+  policyTypes: [Ingress, Egress]
+"#;
+
+/// A pod whose network is up (its namespace, address and server) while the kubelet holds back its status
+/// for two seconds, so the agents learn its address only then. Returns the probes of that window, each
+/// `[new pod -> server, peer -> new pod]`, taken from the moment its namespace exists until its address has
+/// been in the API for a second; and the pending list node-0's agent showed meanwhile.
+fn first_instant(cp: &ControlPlane, pod: &str, app: &str) -> (Vec<[bool; 2]>, String) {
+    let helper = Path::new(env!("CARGO_BIN_EXE_palisade"));
+    let kubeconfig = String::from_utf8(cp.run(&["kubeconfig"]).stdout).unwrap().trim().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: default, labels: {{app: {app}}}}}\n\
+             spec: {{nodeName: node-0, containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let out = kubectl(&kubeconfig, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = format!("default/{pod}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (sb, host) = loop {
+        let sb = Sandbox::open(&cp.name, helper).expect("open the sandbox");
+        if let Some(h) = sb.pods().get(&key).cloned() {
+            break (sb, h);
+        }
+        assert!(Instant::now() < deadline, "the kubelet never started {key}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (server, peer) = (sb.pods()["default/server"].clone(), sb.pods()["default/peer"].clone());
+    let ip = host.ips[0];
+    let mut rounds = Vec::new();
+    let mut pending = String::new();
+    let mut addressed: Option<Instant> = None;
+    while addressed.is_none_or(|t| t.elapsed() < Duration::from_secs(1)) {
+        assert!(Instant::now() < deadline, "{key} never got its address in the API");
+        let out = probe_from(&host.netns, server.ips[0], 80, 150);
+        let inbound = probe_from(&peer.netns, ip, 80, 150);
+        rounds.push([out, inbound]);
+        if pending.is_empty() {
+            pending = agent_get(&sb, 0, "/v1/pods/pending");
+        }
+        if addressed.is_none() {
+            let got = kubectl(&kubeconfig, &["get", "pod", pod, "-o", "jsonpath={.status.podIP}"]);
+            if !String::from_utf8_lossy(&got.stdout).trim().is_empty() {
+                addressed = Some(Instant::now());
+            }
+        }
+    }
+    (rounds, pending)
+}
+
+/// The pod-start window, closed: a pod created under an existing default-deny, probing from its first
+/// instant (outbound, and inbound from a peer on another node), never gets a connection through, although
+/// its address reaches the agents two seconds after its network is up; meanwhile node-0's agent lists it as
+/// pending. A pod no policy selects connects once the agent knows it, and its realization is measured.
+#[test]
+fn a_new_pod_is_isolated_from_its_first_packet() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    assert!(
+        std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok(),
+        "kubectl must be installed"
+    );
+    let cp = ControlPlane { name: format!("win{}", std::process::id() % 100_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cluster.yaml");
+    std::fs::write(&base, WINDOW_CLUSTER).unwrap();
+    cp.ok(&["up", "--nodes", "2", "--kubelet-delay", "2s", "-f", base.to_str().unwrap()]);
+
+    let (rounds, pending) = first_instant(&cp, "newbie", "new");
+    assert!(rounds.len() >= 5, "probed only {} rounds", rounds.len());
+    for (i, r) in rounds.iter().enumerate() {
+        assert_eq!(r, &[false, false], "round {i} of {}: [newbie -> server, peer -> newbie]", rounds.len());
+    }
+    assert!(pending.contains(r#""pod":"default/newbie""#), "node-0's agent lists it as pending: {pending}");
+
+    // A pod no policy selects: closed only until the agent knows it, then open.
+    let (rounds, _) = first_instant(&cp, "free", "free");
+    let first = rounds.iter().position(|r| r == &[true, true]).expect("the unselected pod connects");
+    assert!(rounds[first..].iter().all(|r| r == &[true, true]), "{rounds:?}");
+    let sb = Sandbox::open(&cp.name, Path::new(env!("CARGO_BIN_EXE_palisade"))).unwrap();
+    let metrics = agent_get(&sb, 0, "/metrics");
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("palisade_pod_realization_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 2), "both pods' realization is measured:\n{metrics}");
+}
+
+/// The same pod with `--pod-start=open`: the window exists (this is what the test above rules out).
+#[test]
+fn with_pod_start_open_the_window_exists() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let cp = ControlPlane { name: format!("wop{}", std::process::id() % 100_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cluster.yaml");
+    std::fs::write(&base, WINDOW_CLUSTER).unwrap();
+    cp.ok(&["up", "--nodes", "2", "--kubelet-delay", "2s", "--pod-start", "open", "-f", base.to_str().unwrap()]);
+    let (rounds, _) = first_instant(&cp, "newbie", "new");
+    assert!(
+        rounds.iter().any(|r| r[0] || r[1]),
+        "a denied connection got through before the agent knew the pod: {rounds:?}"
+    );
+    // Once the agent knows it, its policy holds.
+    assert_eq!(rounds.last(), Some(&[false, false]), "{rounds:?}");
+}

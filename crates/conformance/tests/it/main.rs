@@ -71,3 +71,22 @@ fn networkpolicy_cases_still_pass_on_the_engine() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
+
+#[test]
+fn external_hosts_read_back_their_command_line_form() {
+    use palisade_conformance::ExternalHost;
+    for arg in ["192.0.2.1", "192.0.2.1=TCP/80,UDP/53", "2001:db8::1=SCTP/9"] {
+        let h = ExternalHost::parse(arg).unwrap();
+        assert_eq!(h.arg(), arg);
+    }
+    assert_eq!(ExternalHost::parse("192.0.2.1=tcp/80").unwrap().arg(), "192.0.2.1=TCP/80");
+    for (bad, says) in [
+        ("nope", "is not an IP address"),
+        ("192.0.2.1=80", "expected PROTO/PORT"),
+        ("192.0.2.1=TCP/x", "bad port"),
+        ("192.0.2.1=ICMP/1", "ICMP"),
+    ] {
+        let e = ExternalHost::parse(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

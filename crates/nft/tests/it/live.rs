@@ -61,6 +61,7 @@ fn ruleset(cluster: &Cluster) -> palisade_nft::Ruleset {
             .filter(|(i, _)| i % 3 == 0)
             .map(|(i, p)| (p.key.clone(), format!("v{i}")))
             .collect(),
+        ..Node::default()
     };
     compile(&index, &node, "t")
 }

@@ -14,7 +14,10 @@ fn seed() -> Cluster {
 }
 
 fn node(cluster: &Cluster) -> Node {
-    Node { interfaces: cluster.pods().enumerate().map(|(i, (k, _))| (k.clone(), format!("veth{i}"))).collect() }
+    Node {
+        interfaces: cluster.pods().enumerate().map(|(i, (k, _))| (k.clone(), format!("veth{i}"))).collect(),
+        ..Node::default()
+    }
 }
 
 #[test]
@@ -247,18 +250,19 @@ fn incremental_updates_equal_fresh_compiles() {
         let mut store = Store::from_cluster(&cluster);
         let mut node = Node {
             interfaces: cluster.pods().step_by(5).enumerate().map(|(i, (k, _))| (k.clone(), format!("v{i}"))).collect(),
+            pod_ranges: vec!["10.199.0.0/24".parse().unwrap()],
         };
         let mut compiler = NodeCompiler::new("palisade");
         let mut kernel = compiler.full(store.index(), &node);
         store.take_changes();
         let mut rng = Rng::new(seed);
         for step in 0..120 {
+            // Local pods that came or went this step: told to `update_with` on odd steps.
+            let mut moved: std::collections::BTreeSet<ObjectKey> = std::collections::BTreeSet::new();
             let o = all[rng.below(all.len())].clone();
             match (step % 7, o) {
                 (0, Object::Pod(mut p)) => {
                     p.metadata
-            // Local pods that came or went this step: told to `update_with` on odd steps.
-            let mut moved: std::collections::BTreeSet<ObjectKey> = std::collections::BTreeSet::new();
                         .labels
                         .get_or_insert_with(Default::default)
                         .insert("app".into(), format!("app-{}", rng.below(40)));
@@ -293,11 +297,17 @@ fn incremental_updates_equal_fresh_compiles() {
                         p.metadata.namespace.as_deref().unwrap_or(""),
                         p.metadata.name.as_deref().unwrap_or(""),
                     );
+                    moved.insert(k.clone());
                     if node.interfaces.remove(&k).is_none() {
                         node.interfaces.insert(k, format!("w{step}"));
                     }
+                    // The node's pod ranges change too (learned from its Node, a bridge, a flag).
+                    node.pod_ranges = match rng.below(3) {
+                        0 => Vec::new(),
+                        1 => vec!["10.199.0.0/24".parse().unwrap(), "10.199.0.128/25".parse().unwrap()],
+                        _ => vec!["10.198.0.0/16".parse().unwrap(), "fd00:1::/64".parse().unwrap()],
+                    };
                 }
-                    moved.insert(k.clone());
                 (6, Object::Pod(p)) => {
                     // Its namespace gets new labels: every selector with a namespaceSelector looks again.
                     let ns = p.metadata.namespace.clone().unwrap_or_default();
@@ -393,7 +403,7 @@ status: {podIP: 10.0.0.5}
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         let mut cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
         let mut store = Store::from_cluster(&cluster);
-        let node = Node { interfaces: [(ObjectKey::new("x", "client"), "v1".to_owned())].into() };
+        let node = Node { interfaces: [(ObjectKey::new("x", "client"), "v1".to_owned())].into(), ..Node::default() };
         let mut compiler = NodeCompiler::new("palisade");
         compiler.full(store.index(), &node);
         store.take_changes();
