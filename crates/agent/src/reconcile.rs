@@ -4,13 +4,13 @@
 //! its node (`spec.nodeName`), and on [`Agent::reconcile`] compiles the node's ruleset (every pod is a
 //! peer; only local pods get chains) and hands it to the dataplane, which applies the smallest change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_engine::{Kind, ObjectKey, Store};
-use palisade_nft::{Dataplane, NftError, Node, NodeCompiler, Ruleset, SyncReport};
+use palisade_engine::{Connection, Endpoint, IpFamily, Kind, ObjectKey, Protocol, Store};
+use palisade_nft::{Dataplane, Flow, NftError, Node, NodeCompiler, Ruleset, SyncReport};
 
 use crate::interfaces::Interfaces;
 use crate::metrics::Metrics;
@@ -364,10 +364,16 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             return Ok(None);
         }
         let started = Instant::now();
-        let full = full || !self.synced;
+        let takeover = !self.synced;
+        let full = full || takeover;
         let result = if full {
             let desired = self.desired();
-            self.dataplane.resync(&desired)
+            self.dataplane.resync(&desired).map(|mut report| {
+                if takeover {
+                    report.conntrack_deletes += self.forget_unadmitted_flows();
+                }
+                report
+            })
         } else {
             let changes = self.store.take_changes();
             self.track_local(&changes, false);
@@ -427,6 +433,84 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         Ok(Some(Outcome { report, revision: self.revision.clone() }))
     }
 
+    /// After taking a table over, the flows established under it were admitted by rules this process did not
+    /// write, and policy may have narrowed while no agent ran: each tracked flow of a local pod is judged
+    /// again (the source's egress if it is a local pod, the destination's ingress if it is one) and the ones
+    /// the current policies do not admit are forgotten, so the new table judges their next packet. Flows
+    /// between other hosts, and protocols NetworkPolicy does not name (ICMP), are left alone. Returns how
+    /// many were forgotten; a failure to list or delete keeps the flows (the previous behaviour) and is logged.
+    fn forget_unadmitted_flows(&mut self) -> usize {
+        let flows = match self.dataplane.established() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing conntrack after taking the table over; established flows are kept");
+                return 0;
+            }
+        };
+        if flows.is_empty() {
+            return 0;
+        }
+        // Addresses of running pods that take part in policy; any other address is a host outside (ipBlock).
+        let by_ip: HashMap<IpAddr, ObjectKey> = self
+            .store
+            .pods()
+            .filter(|(_, p)| !p.facts.host_network && !p.facts.terminated)
+            .flat_map(|(k, p)| p.facts.ips.iter().map(move |ip| (*ip, k.clone())))
+            .collect();
+        let index = self.store.index();
+        let mut judged: HashMap<(Endpoint, Endpoint, Protocol, u16), bool> = HashMap::new();
+        let stale: Vec<Flow> = flows
+            .into_iter()
+            .filter(|f| {
+                let protocol = match f.protocol.as_str() {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
+                    _ => return false,
+                };
+                let (dst, Some(port)) = f.destination() else { return false };
+                let src = f.original.src;
+                let from = by_ip.get(&src).filter(|k| self.local.contains(*k));
+                let to = by_ip.get(&dst).filter(|k| self.local.contains(*k));
+                if from.is_none() && to.is_none() {
+                    return false;
+                }
+                let end = |ip: IpAddr| match by_ip.get(&ip) {
+                    Some(k) => Endpoint::Pod(k.clone()),
+                    None => Endpoint::Ip(ip),
+                };
+                let (from_end, to_end) = (end(src), end(dst));
+                let (check_egress, check_ingress) = (from.is_some(), to.is_some());
+                let admitted = *judged.entry((from_end.clone(), to_end.clone(), protocol, port)).or_insert_with(|| {
+                    let conn = Connection::new(from_end, to_end, protocol, port).with_family(IpFamily::of(&src));
+                    match index.decide(&conn) {
+                        Ok(v) => {
+                            v.self_connection
+                                || ((!check_egress || v.egress.is_none_or(|s| s.allowed))
+                                    && (!check_ingress || v.ingress.is_none_or(|s| s.allowed)))
+                        }
+                        // Not expected (every pod named is in the index): keep the flow.
+                        Err(_) => true,
+                    }
+                });
+                !admitted
+            })
+            .collect();
+        if stale.is_empty() {
+            return 0;
+        }
+        match self.dataplane.forget(&stale) {
+            Ok(()) => {
+                tracing::info!(flows = stale.len(), "forgot established flows the current policies do not admit");
+                stale.len()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting conntrack entries after taking the table over");
+                0
+            }
+        }
+    }
+
     /// Whether a periodic full resync is due.
     pub fn resync_due(&self, every: Duration) -> bool {
         self.synced && self.last_full.is_some_and(|t| t.elapsed() >= every)
@@ -471,8 +555,24 @@ spec:
     type TestAgent = Agent<NftDataplane<Recorder, Recorder>, FixedInterfaces>;
 
     fn agent(node: &str) -> TestAgent {
+        agent_tracking(node, Vec::new())
+    }
+
+    /// An agent whose node's conntrack table holds `entries`.
+    fn agent_tracking(node: &str, entries: Vec<Flow>) -> TestAgent {
         let ifs = FixedInterfaces([("10.244.1.5".parse().unwrap(), "cali1".to_owned())].into());
-        Agent::new(node, "palisade", NftDataplane::new(Recorder::default(), Recorder::default()), ifs, Arc::default())
+        let conntrack = Recorder { entries, ..Recorder::default() };
+        Agent::new(node, "palisade", NftDataplane::new(Recorder::default(), conntrack), ifs, Arc::default())
+    }
+
+    /// A flow as conntrack lists it; `to` is where the reply comes from (differs from `dst` through a DNAT).
+    fn flow(protocol: &str, src: &str, dst: &str, dport: u16, to: (&str, u16)) -> Flow {
+        let (src, dst, to_ip) = (src.parse().unwrap(), dst.parse().unwrap(), to.0.parse().unwrap());
+        Flow {
+            protocol: protocol.into(),
+            original: palisade_nft::Tuple { src, dst, sport: Some(40000), dport: Some(dport) },
+            reply: palisade_nft::Tuple { src: to_ip, dst: src, sport: Some(to.1), dport: Some(40000) },
+        }
     }
 
     fn listed(a: &mut TestAgent, text: &str) {
@@ -516,6 +616,52 @@ spec:
         assert!(!scripts(&a)[1].contains("delete table"));
         assert!(scripts(&a)[1].contains("81"), "{}", scripts(&a)[1]);
         assert!(a.dataplane().conntrack.deletes.contains(&(None, Some("10.244.1.5".parse().unwrap()))));
+    }
+
+    /// While no agent ran, web's policy narrowed from port 80 to 81: the new agent's first sync judges every
+    /// tracked flow of its pods by the policies it now has.
+    #[test]
+    fn taking_over_forgets_the_flows_the_current_policies_no_longer_admit() {
+        let (web, client) = ("10.244.1.5", "10.244.2.7");
+        let narrowed = flow("tcp", client, web, 80, (web, 80));
+        let through_a_service = flow("tcp", client, "10.96.0.10", 8080, (web, 80));
+        let from_outside = flow("tcp", "192.0.2.1", web, 81, (web, 81));
+        let admitted = flow("tcp", client, web, 81, (web, 81));
+        let web_egress = flow("udp", web, "192.0.2.53", 53, ("192.0.2.53", 53));
+        let not_local = flow("tcp", client, "10.244.2.8", 80, ("10.244.2.8", 80));
+        let mut ping = flow("icmp", "192.0.2.1", web, 0, (web, 0));
+        (ping.original.sport, ping.original.dport, ping.reply.sport, ping.reply.dport) = (None, None, None, None);
+        let all = [&narrowed, &through_a_service, &from_outside, &admitted, &web_egress, &not_local, &ping];
+        let mut a = agent_tracking("n1", all.iter().map(|f| (*f).clone()).collect());
+        listed(&mut a, &format!("{CLUSTER}---{}", POLICY.replace("port: 80", "port: 81")));
+        let r = a.reconcile(false).unwrap().unwrap();
+
+        let ct = &a.dataplane().conntrack;
+        assert_eq!(ct.deleted_flows, [narrowed, through_a_service, from_outside], "not admitted now: deleted");
+        assert_eq!(
+            ct.entries,
+            [admitted, web_egress, not_local, ping],
+            "admitted, not a local pod's, or not TCP/UDP/SCTP"
+        );
+        assert_eq!(r.report.conntrack_deletes, 3);
+        assert_eq!(ct.flushes, 0);
+
+        // Only a takeover judges flows: later syncs of this process know what they narrow.
+        a.dataplane.conntrack.entries.push(flow("tcp", client, web, 80, (web, 80)));
+        a.reconcile(true).unwrap();
+        a.reconcile(false).unwrap();
+        assert_eq!(a.dataplane().conntrack.deleted_flows.len(), 3);
+    }
+
+    #[test]
+    fn taking_over_with_keep_established_keeps_every_flow() {
+        let (web, client) = ("10.244.1.5", "10.244.2.7");
+        let mut a = agent_tracking("n1", vec![flow("tcp", client, web, 80, (web, 80))]);
+        a.dataplane.keep_established = true;
+        listed(&mut a, &format!("{CLUSTER}---{}", POLICY.replace("port: 80", "port: 81")));
+        a.reconcile(false).unwrap();
+        assert!(a.dataplane().conntrack.deleted_flows.is_empty());
+        assert_eq!(a.dataplane().conntrack.entries.len(), 1);
     }
 
     #[test]

@@ -60,10 +60,92 @@ pub trait Conntrack {
         }
         Ok(())
     }
+
+    /// Every tracked flow, both directions' tuples.
+    fn list(&mut self) -> Result<Vec<Flow>, NftError>;
+
+    /// Forgets exactly these flows (one entry holds both directions of a flow).
+    fn delete_flows(&mut self, flows: &[Flow]) -> Result<(), NftError>;
+}
+
+/// One conntrack entry: its protocol and the tuple of each direction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// The layer-4 protocol as conntrack names it (`tcp`, `udp`, `sctp`, `icmp`, ...).
+    pub protocol: String,
+    pub original: Tuple,
+    pub reply: Tuple,
+}
+
+/// Addresses and ports of one direction (no ports for protocols without them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+impl Flow {
+    /// Where the flow really goes: the reply comes from the destination after any DNAT (a Service's
+    /// endpoint rather than its virtual IP), so policy judges that address and port.
+    pub fn destination(&self) -> (IpAddr, Option<u16>) {
+        (self.reply.src, self.reply.sport)
+    }
+}
+
+/// The flows of `conntrack -L` text, in its default form (`tcp 6 431999 ESTABLISHED src=...`), with
+/// `-o extended` or as `/proc/net/nf_conntrack` (`ipv4 2 tcp 6 ...`). Lines it cannot read are skipped.
+pub fn parse_conntrack_flows(text: &str) -> Vec<Flow> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().peekable();
+            if words.peek().is_some_and(|w| *w == "ipv4" || *w == "ipv6") {
+                words.next();
+                words.next();
+            }
+            let protocol = words.next()?.to_owned();
+            // Then the protocol number, the timeout, maybe a state, and the tuples as key=value words.
+            let mut tuples: Vec<(Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>)> = Vec::new();
+            for w in words {
+                let Some((k, v)) = w.split_once('=') else { continue };
+                if k == "src" {
+                    if tuples.len() == 2 {
+                        break;
+                    }
+                    tuples.push((v.parse().ok(), None, None, None));
+                    continue;
+                }
+                let Some(t) = tuples.last_mut() else { continue };
+                match k {
+                    "dst" => t.1 = v.parse().ok(),
+                    "sport" => t.2 = v.parse().ok(),
+                    "dport" => t.3 = v.parse().ok(),
+                    _ => {}
+                }
+            }
+            let tuple = |t: &(Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>)| {
+                Some(Tuple { src: t.0?, dst: t.1?, sport: t.2, dport: t.3 })
+            };
+            let [o, r] = tuples.as_slice() else { return None };
+            Some(Flow { protocol, original: tuple(o)?, reply: tuple(r)? })
+        })
+        .collect()
 }
 
 /// Runs a command, optionally inside a network namespace (`ip netns exec NS ...`), feeding it stdin.
 pub(crate) fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str) -> Result<(), NftError> {
+    run_output(netns, program, args, stdin, false).map(drop)
+}
+
+/// [`run`], returning what the command printed when `capture` (otherwise nothing is read).
+fn run_output(
+    netns: Option<&str>,
+    program: &str,
+    args: &[&str],
+    stdin: &str,
+    capture: bool,
+) -> Result<String, NftError> {
     let mut cmd = match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
@@ -75,7 +157,7 @@ pub(crate) fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str
     let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(if capture { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| NftError::Spawn { program: program.to_owned(), source })?;
@@ -84,7 +166,7 @@ pub(crate) fn run(netns: Option<&str>, program: &str, args: &[&str], stdin: &str
     }
     let out = child.wait_with_output().map_err(|source| NftError::Spawn { program: program.to_owned(), source })?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(NftError::Failed {
             program: program.to_owned(),
@@ -226,6 +308,40 @@ impl Conntrack for ConntrackCommand {
         Ok(())
     }
 
+    fn list(&mut self) -> Result<Vec<Flow>, NftError> {
+        // Both families (conntrack-tools 1.4.5 and later list IPv6 too without `-f`).
+        let text = run_output(self.netns.as_deref(), "conntrack", &["-L", "-o", "extended"], "", true)?;
+        Ok(parse_conntrack_flows(&text))
+    }
+
+    fn delete_flows(&mut self, flows: &[Flow]) -> Result<(), NftError> {
+        for chunk in flows.chunks(16) {
+            let results: Vec<Result<(), NftError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|f| {
+                        let netns = self.netns.as_deref();
+                        scope.spawn(move || {
+                            let o = &f.original;
+                            let (s, d) = (o.src.to_string(), o.dst.to_string());
+                            let ports = (o.sport.map(|p| p.to_string()), o.dport.map(|p| p.to_string()));
+                            let family = if o.src.is_ipv6() { "ipv6" } else { "ipv4" };
+                            let mut args =
+                                vec!["-D", "-f", family, "-p", f.protocol.as_str(), "-s", s.as_str(), "-d", d.as_str()];
+                            if let (Some(sp), Some(dp)) = (&ports.0, &ports.1) {
+                                args.extend(["--sport", sp.as_str(), "--dport", dp.as_str()]);
+                            }
+                            ignore_none_found(run(netns, "conntrack", &args, ""))
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+            });
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(())
+    }
+
     fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError> {
         let v6 = src.or(dst).is_some_and(|a| a.is_ipv6());
         let (s, d) = (src.map(|a| a.to_string()), dst.map(|a| a.to_string()));
@@ -248,6 +364,10 @@ pub struct Recorder {
     pub deletes: Vec<(Option<IpAddr>, Option<IpAddr>)>,
     /// The tracked flows the fake reports (`None`: unknown, every deletion goes ahead).
     pub flows: Option<Vec<(IpAddr, IpAddr)>>,
+    /// The entries [`Conntrack::list`] returns; [`Conntrack::delete_flows`] removes them from here.
+    pub entries: Vec<Flow>,
+    /// The flows deleted exactly, in order.
+    pub deleted_flows: Vec<Flow>,
 }
 
 impl Nft for Recorder {
@@ -269,6 +389,16 @@ impl Conntrack for Recorder {
 
     fn delete(&mut self, src: Option<IpAddr>, dst: Option<IpAddr>) -> Result<(), NftError> {
         self.deletes.push((src, dst));
+        Ok(())
+    }
+
+    fn list(&mut self) -> Result<Vec<Flow>, NftError> {
+        Ok(self.entries.clone())
+    }
+
+    fn delete_flows(&mut self, flows: &[Flow]) -> Result<(), NftError> {
+        self.entries.retain(|e| !flows.contains(e));
+        self.deleted_flows.extend(flows.iter().cloned());
         Ok(())
     }
 }
@@ -296,6 +426,16 @@ pub trait Dataplane {
     /// Applies a transaction computed from the pieces that changed ([`NodeCompiler::update`]), then forgets
     /// the flows it may narrow.
     fn apply_delta(&mut self, delta: &Delta) -> Result<SyncReport, NftError>;
+    /// The flows the kernel tracks, for a caller that judges them itself (empty: nothing to judge, e.g.
+    /// established flows are kept whatever policy says).
+    fn established(&mut self) -> Result<Vec<Flow>, NftError> {
+        Ok(Vec::new())
+    }
+    /// Forgets these flows so that the rules judge their next packet.
+    fn forget(&mut self, flows: &[Flow]) -> Result<(), NftError> {
+        let _ = flows;
+        Ok(())
+    }
 }
 
 /// The nftables dataplane: a full atomic replace first, then incremental transactions; after a change that
@@ -374,6 +514,20 @@ impl<N: Nft, C: Conntrack> NftDataplane<N, C> {
 }
 
 impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
+    fn established(&mut self) -> Result<Vec<Flow>, NftError> {
+        if self.keep_established {
+            return Ok(Vec::new());
+        }
+        self.conntrack.list()
+    }
+
+    fn forget(&mut self, flows: &[Flow]) -> Result<(), NftError> {
+        if self.keep_established || flows.is_empty() {
+            return Ok(());
+        }
+        self.conntrack.delete_flows(flows)
+    }
+
     fn sync(&mut self, desired: &Ruleset) -> Result<SyncReport, NftError> {
         let Some(old) = &self.applied else { return self.resync(desired) };
         let d = delta(old, desired);
@@ -411,6 +565,80 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tuple(src: &str, dst: &str, ports: Option<(u16, u16)>) -> Tuple {
+        Tuple {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            sport: ports.map(|p| p.0),
+            dport: ports.map(|p| p.1),
+        }
+    }
+
+    /// Captured with conntrack v1.4.7 (`-L -o extended`, `-L`) and from `/proc/net/nf_conntrack` in one namespace
+    /// holding a TCP connection per family, a UDP request and an ICMP echo; then a TCP connection through a DNAT.
+    const EXTENDED: &str = "\
+ipv6     10 tcp      6 431999 ESTABLISHED src=fd99::1 dst=fd99::2 sport=38468 dport=8081 src=fd99::2 dst=fd99::1 sport=8081 dport=38468 [ASSURED] mark=0 use=1
+ipv4     2 icmp     1 29 src=10.99.0.1 dst=10.99.0.2 type=8 code=0 id=1 src=10.99.0.2 dst=10.99.0.1 type=0 code=0 id=1 mark=0 use=1
+ipv4     2 udp      17 29 src=10.99.0.1 dst=10.99.0.2 sport=36413 dport=5353 [UNREPLIED] src=10.99.0.2 dst=10.99.0.1 sport=5353 dport=36413 mark=0 use=1
+ipv4     2 tcp      6 431998 ESTABLISHED src=10.99.0.1 dst=10.99.0.2 sport=38170 dport=8080 src=10.99.0.2 dst=10.99.0.1 sport=8080 dport=38170 [ASSURED] mark=0 use=1
+";
+    const DEFAULT: &str = "\
+tcp      6 431999 ESTABLISHED src=fd99::1 dst=fd99::2 sport=38468 dport=8081 src=fd99::2 dst=fd99::1 sport=8081 dport=38468 [ASSURED] mark=0 use=1
+icmp     1 29 src=10.99.0.1 dst=10.99.0.2 type=8 code=0 id=1 src=10.99.0.2 dst=10.99.0.1 type=0 code=0 id=1 mark=0 use=1
+udp      17 29 src=10.99.0.1 dst=10.99.0.2 sport=36413 dport=5353 [UNREPLIED] src=10.99.0.2 dst=10.99.0.1 sport=5353 dport=36413 mark=0 use=1
+tcp      6 431998 ESTABLISHED src=10.99.0.1 dst=10.99.0.2 sport=38170 dport=8080 src=10.99.0.2 dst=10.99.0.1 sport=8080 dport=38170 [ASSURED] mark=0 use=1
+";
+    const PROC: &str = "\
+ipv6     10 tcp      6 431999 ESTABLISHED src=fd99:0000:0000:0000:0000:0000:0000:0001 dst=fd99:0000:0000:0000:0000:0000:0000:0002 sport=38468 dport=8081 src=fd99:0000:0000:0000:0000:0000:0000:0002 dst=fd99:0000:0000:0000:0000:0000:0000:0001 sport=8081 dport=38468 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 icmp     1 29 src=10.99.0.1 dst=10.99.0.2 type=8 code=0 id=1 src=10.99.0.2 dst=10.99.0.1 type=0 code=0 id=1 mark=0 zone=0 use=2
+ipv4     2 udp      17 29 src=10.99.0.1 dst=10.99.0.2 sport=36413 dport=5353 [UNREPLIED] src=10.99.0.2 dst=10.99.0.1 sport=5353 dport=36413 mark=0 zone=0 use=2
+ipv4     2 tcp      6 431998 ESTABLISHED src=10.99.0.1 dst=10.99.0.2 sport=38170 dport=8080 src=10.99.0.2 dst=10.99.0.1 sport=8080 dport=38170 [ASSURED] mark=0 zone=0 use=2
+";
+    const DNAT: &str = "\
+ipv4     2 tcp      6 431999 ESTABLISHED src=10.99.0.1 dst=10.99.9.9 sport=60676 dport=80 src=10.99.0.2 dst=10.99.0.1 sport=8080 dport=60676 [ASSURED] mark=0 use=1
+";
+
+    #[test]
+    fn conntrack_listings_give_both_tuples_in_every_format() {
+        let expected = vec![
+            Flow {
+                protocol: "tcp".into(),
+                original: tuple("fd99::1", "fd99::2", Some((38468, 8081))),
+                reply: tuple("fd99::2", "fd99::1", Some((8081, 38468))),
+            },
+            Flow {
+                protocol: "icmp".into(),
+                original: tuple("10.99.0.1", "10.99.0.2", None),
+                reply: tuple("10.99.0.2", "10.99.0.1", None),
+            },
+            Flow {
+                protocol: "udp".into(),
+                original: tuple("10.99.0.1", "10.99.0.2", Some((36413, 5353))),
+                reply: tuple("10.99.0.2", "10.99.0.1", Some((5353, 36413))),
+            },
+            Flow {
+                protocol: "tcp".into(),
+                original: tuple("10.99.0.1", "10.99.0.2", Some((38170, 8080))),
+                reply: tuple("10.99.0.2", "10.99.0.1", Some((8080, 38170))),
+            },
+        ];
+        assert_eq!(parse_conntrack_flows(EXTENDED), expected);
+        assert_eq!(parse_conntrack_flows(DEFAULT), expected);
+        assert_eq!(parse_conntrack_flows(PROC), expected);
+        // The summary conntrack prints (on stderr) and blank lines are not flows.
+        assert_eq!(
+            parse_conntrack_flows("conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.\n\n"),
+            []
+        );
+    }
+
+    #[test]
+    fn a_flow_through_dnat_goes_where_its_reply_comes_from() {
+        let [f] = parse_conntrack_flows(DNAT).try_into().unwrap();
+        assert_eq!(f.original, tuple("10.99.0.1", "10.99.9.9", Some((60676, 80))));
+        assert_eq!(f.destination(), ("10.99.0.2".parse().unwrap(), Some(8080)));
+    }
 
     #[test]
     fn conntrack_table_lines_give_the_original_direction() {
