@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use palisade_engine::{Connection, Endpoint, Object, ObjectKey, Protocol};
+use palisade_engine::{Connection, Endpoint, IpFamily, Object, ObjectKey, Protocol};
 use palisade_sandbox::{Sandbox, node_name};
 
 use crate::live::live_ready;
@@ -102,6 +102,63 @@ fn killing_and_restarting_an_agent_opens_no_window() {
     for (i, r) in rounds.iter().enumerate() {
         assert_eq!(r, &[true, false], "round {i} of {}: [client->server, other->server]", rounds.len());
     }
+}
+
+/// Holds a TCP connection from one pod to another's port 80 in the background for `seconds`; its output is
+/// a `.` per echo and an `X` per loss.
+fn hold(sb: &Sandbox, from: &str, to: &str, seconds: u64) -> std::process::Child {
+    let (ns, _) = sb.locate(&Endpoint::Pod(ObjectKey::new("default", from)), IpFamily::V4).unwrap();
+    let (_, ip) = sb.locate(&Endpoint::Pod(ObjectKey::new("default", to)), IpFamily::V4).unwrap();
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_palisade"), "sandbox", "hold-raw"])
+        .args(["--ip", &ip.unwrap().to_string(), "--port", "80", "--seconds", &seconds.to_string()])
+        .args(["--interval-ms", "100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A policy as the sandbox's folder source takes it (one JSON file per object).
+fn write_policy(sb: &Sandbox, name: &str, from_app: &str) {
+    let Object::NetworkPolicy(p) = objects(&policy(name, from_app)).remove(0) else { unreachable!() };
+    let mut v = serde_json::to_value(&p).unwrap();
+    v["apiVersion"] = "networking.k8s.io/v1".into();
+    v["kind"] = "NetworkPolicy".into();
+    sb.write_manifest(&format!("networkpolicy.default.{name}.json"), &v.to_string()).unwrap();
+}
+
+/// A policy narrowed while a node had no agent: the agent that takes the table over judges the node's
+/// established flows by the policies it finds, cuts the one no longer admitted and keeps the admitted one.
+#[test]
+fn a_flow_narrowed_while_the_agent_was_down_is_cut_on_restart() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let both = format!("{CLUSTER}---{}---{}", policy("web", "client"), policy("web-other", "other"));
+    let mut sb = up("narrow", &both);
+    let probes = [conn("client", "server"), conn("other", "server")];
+    assert_eq!(sb.probe(&probes).unwrap(), [true, true]);
+    let narrowed = hold(&sb, "client", "server", 6);
+    let admitted = hold(&sb, "other", "server", 6);
+    std::thread::sleep(Duration::from_millis(1000));
+    // The server's node enforces its ingress. With its agent gone, `web` stops admitting `client`.
+    sb.kill_agent(1).unwrap();
+    write_policy(&sb, "web", "other");
+    sb.bump_revision().unwrap();
+    // The old rules stay in the kernel meanwhile: the flow lives on until an agent takes over.
+    std::thread::sleep(Duration::from_millis(500));
+    sb.restart_agent(1).unwrap();
+    let output =
+        |c: std::process::Child| String::from_utf8_lossy(&c.wait_with_output().unwrap().stdout).trim().to_owned();
+    let (narrowed, admitted) = (output(narrowed), output(admitted));
+
+    assert!(admitted.len() >= 40 && !admitted.contains('X'), "the admitted flow survives the restart: {admitted}");
+    assert!(narrowed.starts_with(".........."), "the flow works while the agent is down: {narrowed}");
+    let first_loss = narrowed.find('X').unwrap_or_else(|| panic!("the flow must be cut on takeover: {narrowed}"));
+    assert!(narrowed[first_loss..].chars().all(|c| c == 'X'), "once cut it stays cut: {narrowed}");
+    assert!(narrowed.len() - first_loss >= 5, "cut well before the hold ends: {narrowed}");
+    assert_eq!(sb.probe(&probes).unwrap(), [false, true], "new connections follow the narrowed policy");
 }
 
 /// A burst of 1,000 policy changes, written as fast as the folder takes them, converges to the state of
@@ -357,8 +414,7 @@ fn first_instant(cp: &ControlPlane, pod: &str, app: &str) -> (Vec<[bool; 2]>, St
 /// instant (outbound, and inbound from a peer on another node), never gets a connection through, although
 /// its address reaches the agents two seconds after its network is up; meanwhile node-0's agent lists it as
 /// pending. A pod no policy selects connects once the agent knows it, and its realization is measured.
-#[test]
-fn a_new_pod_is_isolated_from_its_first_packet() {
+fn a_new_pod_is_isolated_from_its_first_packet(layout: &str) {
     if !live_ready() {
         eprintln!("skipped: needs root and nft");
         return;
@@ -367,11 +423,11 @@ fn a_new_pod_is_isolated_from_its_first_packet() {
         std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok(),
         "kubectl must be installed"
     );
-    let cp = ControlPlane { name: format!("win{}", std::process::id() % 100_000) };
+    let cp = ControlPlane { name: format!("win{}{}", &layout[..1], std::process::id() % 100_000) };
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("cluster.yaml");
     std::fs::write(&base, WINDOW_CLUSTER).unwrap();
-    cp.ok(&["up", "--nodes", "2", "--kubelet-delay", "2s", "-f", base.to_str().unwrap()]);
+    cp.ok(&["up", "--nodes", "2", "--layout", layout, "--kubelet-delay", "2s", "-f", base.to_str().unwrap()]);
 
     let (rounds, pending) = first_instant(&cp, "newbie", "new");
     assert!(rounds.len() >= 5, "probed only {} rounds", rounds.len());
@@ -391,6 +447,18 @@ fn a_new_pod_is_isolated_from_its_first_packet() {
         .find_map(|l| l.strip_prefix("palisade_pod_realization_seconds_count "))
         .and_then(|n| n.trim().parse::<u64>().ok());
     assert!(count.is_some_and(|n| n >= 2), "both pods' realization is measured:\n{metrics}");
+}
+
+/// Routed veths (Calico, Cilium): the agents learn the node's range from its Node's `spec.podCIDRs`.
+#[test]
+fn a_new_pod_is_isolated_from_its_first_packet_with_routed_veths() {
+    a_new_pod_is_isolated_from_its_first_packet("routed");
+}
+
+/// Flannel's layout: pods behind one bridge per node (the forward hook sees the bridge, not the pod's port).
+#[test]
+fn a_new_pod_is_isolated_from_its_first_packet_behind_a_bridge() {
+    a_new_pod_is_isolated_from_its_first_packet("bridge");
 }
 
 /// The same pod with `--pod-start=open`: the window exists (this is what the test above rules out).
