@@ -94,6 +94,9 @@ impl Flow {
     }
 }
 
+/// A tuple as read so far: source, destination, source port, destination port.
+type PartialTuple = (Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>);
+
 /// The flows of `conntrack -L` text, in its default form (`tcp 6 431999 ESTABLISHED src=...`), with
 /// `-o extended` or as `/proc/net/nf_conntrack` (`ipv4 2 tcp 6 ...`). Lines it cannot read are skipped.
 pub fn parse_conntrack_flows(text: &str) -> Vec<Flow> {
@@ -106,7 +109,7 @@ pub fn parse_conntrack_flows(text: &str) -> Vec<Flow> {
             }
             let protocol = words.next()?.to_owned();
             // Then the protocol number, the timeout, maybe a state, and the tuples as key=value words.
-            let mut tuples: Vec<(Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>)> = Vec::new();
+            let mut tuples: Vec<PartialTuple> = Vec::new();
             for w in words {
                 let Some((k, v)) = w.split_once('=') else { continue };
                 if k == "src" {
@@ -124,9 +127,7 @@ pub fn parse_conntrack_flows(text: &str) -> Vec<Flow> {
                     _ => {}
                 }
             }
-            let tuple = |t: &(Option<IpAddr>, Option<IpAddr>, Option<u16>, Option<u16>)| {
-                Some(Tuple { src: t.0?, dst: t.1?, sport: t.2, dport: t.3 })
-            };
+            let tuple = |t: &PartialTuple| Some(Tuple { src: t.0?, dst: t.1?, sport: t.2, dport: t.3 });
             let [o, r] = tuples.as_slice() else { return None };
             Some(Flow { protocol, original: tuple(o)?, reply: tuple(r)? })
         })
