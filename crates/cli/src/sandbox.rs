@@ -39,6 +39,10 @@ pub enum SandboxCommand {
         /// --pod-start`): `closed` (its node's pod range drops unknown addresses) or `open`.
         #[arg(long, value_enum, default_value = "closed")]
         pod_start: crate::agent::PodStartArg,
+        /// How pods are wired to their node: `routed` (a veth per pod with a host route, as Calico or Cilium)
+        /// or `bridge` (one bridge per node holding the pods' gateway, as flannel's cni0).
+        #[arg(long, default_value = "routed")]
+        layout: palisade_sandbox::Layout,
     },
     /// (internal) The sandbox's control plane: API server, controllers, kubelet, kube-proxy, DNS.
     #[command(name = "control-plane", hide = true)]
@@ -55,6 +59,8 @@ pub enum SandboxCommand {
         kubelet_delay_ms: u64,
         #[arg(long, value_enum, default_value = "closed")]
         pod_start: crate::agent::PodStartArg,
+        #[arg(long, default_value = "routed")]
+        layout: palisade_sandbox::Layout,
     },
     /// Print the path of the sandbox's kubeconfig: `export KUBECONFIG=$(palisade sandbox kubeconfig)`.
     Kubeconfig {
@@ -346,6 +352,7 @@ fn start_control_plane(
     port: u16,
     kubelet_delay: Duration,
     pod_start_open: bool,
+    layout: palisade_sandbox::Layout,
 ) -> Result<PathBuf> {
     let externals = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
     Ok(palisade_cluster::controlplane::spawn(&palisade_cluster::controlplane::Config {
@@ -356,20 +363,21 @@ fn start_control_plane(
         port,
         kubelet_delay,
         pod_start_open,
+        layout,
     })?)
 }
 
 pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        SandboxCommand::Up { name, files, externals, nodes, port, kubelet_delay, pod_start } => {
+        SandboxCommand::Up { name, files, externals, nodes, port, kubelet_delay, pod_start, layout } => {
             let docs = if files.is_empty() { Vec::new() } else { documents(&files)? };
             for e in &externals {
                 parse_external(e)?;
             }
             let started = std::time::Instant::now();
             let open = pod_start == crate::agent::PodStartArg::Open;
-            let kubeconfig = start_control_plane(&name, &externals, nodes, port, kubelet_delay, open)?;
+            let kubeconfig = start_control_plane(&name, &externals, nodes, port, kubelet_delay, open, layout)?;
             let ready = started.elapsed();
             let pods = if docs.is_empty() {
                 0
@@ -390,7 +398,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 kubeconfig.display()
             )?;
         }
-        SandboxCommand::ControlPlane { name, externals, nodes, port, kubelet_delay_ms, pod_start } => {
+        SandboxCommand::ControlPlane { name, externals, nodes, port, kubelet_delay_ms, pod_start, layout } => {
             let externals = externals.iter().map(|e| parse_external(e)).collect::<Result<Vec<_>>>()?;
             palisade_cluster::controlplane::run(palisade_cluster::controlplane::Config {
                 name,
@@ -400,6 +408,7 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 port,
                 kubelet_delay: Duration::from_millis(kubelet_delay_ms),
                 pod_start_open: pod_start == crate::agent::PodStartArg::Open,
+                layout,
             })?;
         }
         SandboxCommand::Fault { name, fault, down } => {

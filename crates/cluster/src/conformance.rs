@@ -118,6 +118,7 @@ impl Backend for ApiBackend {
             port: 0,
             kubelet_delay: Duration::ZERO,
             pod_start_open: false,
+            layout: palisade_sandbox::Layout::Routed,
         })
         .map_err(err)?;
         let client = match self.rt.block_on(SandboxClient::connect(&name)) {

@@ -89,6 +89,29 @@ pub fn run_root() -> PathBuf {
     std::env::var_os("PALISADE_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/palisade"))
 }
 
+/// How pods are wired to their node, as network plugins do it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Each pod's veth is routed (a /32 host route and proxy ARP on the node side), as Calico and Cilium do.
+    #[default]
+    Routed,
+    /// Pods hang off one bridge per node holding the gateway (the first address of the node's pod range),
+    /// as flannel's `cni0`: no host routes, and the forward hook sees the bridge, not the pod's port.
+    Bridge,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "routed" => Ok(Layout::Routed),
+            "bridge" => Ok(Layout::Bridge),
+            _ => Err(format!("layout {s:?}: routed or bridge")),
+        }
+    }
+}
+
 /// One pod or outside host: its namespace, node-side interface, addresses and server process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Host {
@@ -130,6 +153,8 @@ struct State {
     /// The agents run with `--pod-start=open` (pods they have not programmed yet pass).
     #[serde(default)]
     agent_pod_start_open: bool,
+    #[serde(default)]
+    layout: Layout,
 }
 
 /// The most nodes a sandbox has (interface names carry one digit per node).
@@ -141,6 +166,12 @@ pub const MAX_NODES: usize = 8;
 pub fn pod_range(i: usize) -> ipnet::Ipv4Net {
     let third = 128 + 16 * u8::try_from(i % MAX_NODES).unwrap_or(0);
     ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 244, third, 0), 20).unwrap_or_default()
+}
+
+/// The gateway of node `i`'s pods in the bridge layout (its bridge's address): the first of its range, which
+/// no pod gets in either layout.
+pub fn gateway(i: usize) -> std::net::Ipv4Addr {
+    pod_range(i).hosts().next().unwrap_or(pod_range(i).addr())
 }
 
 /// The Kubernetes name of sandbox node `i`.
@@ -258,7 +289,7 @@ impl Sandbox {
         helper: &Path,
         nodes: Option<usize>,
     ) -> Result<Sandbox> {
-        Self::create(name, objects, externals, helper, nodes, true)
+        Self::create(name, objects, externals, helper, nodes, true, Layout::Routed)
     }
 
     /// For a cluster's control plane: the sandbox's nodes without their agents, which start later on the
@@ -268,8 +299,9 @@ impl Sandbox {
         externals: &[ExternalHost],
         helper: &Path,
         nodes: Option<usize>,
+        layout: Layout,
     ) -> Result<Sandbox> {
-        Self::create(name, &[], externals, helper, nodes, false)
+        Self::create(name, &[], externals, helper, nodes, false, layout)
     }
 
     fn create(
@@ -279,6 +311,7 @@ impl Sandbox {
         helper: &Path,
         nodes: Option<usize>,
         start_agents: bool,
+        layout: Layout,
     ) -> Result<Sandbox> {
         if let Some(n) = nodes
             && !(1..=MAX_NODES).contains(&n)
@@ -301,7 +334,8 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let hash = name.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-        let state = State { name: name.to_owned(), tag: format!("p{:04x}", hash & 0xffff), nodes, ..State::default() };
+        let state =
+            State { name: name.to_owned(), tag: format!("p{:04x}", hash & 0xffff), nodes, layout, ..State::default() };
         let node = format!("{NETNS_PREFIX}{name}-node");
         let mut sb = Sandbox {
             state,
@@ -334,6 +368,18 @@ impl Sandbox {
                     "net.ipv4.conf.default.rp_filter=0".into(),
                 ],
             )?;
+            if layout == Layout::Bridge {
+                let (br, gw) = (sb.bridge(), gateway(i));
+                ip(&["-n", &node, "link", "add", &br, "type", "bridge"])?;
+                ip(&["-n", &node, "addr", "add", &format!("{gw}/{}", pod_range(i).prefix_len()), "dev", &br])?;
+                ip(&["-n", &node, "-6", "addr", "add", "fe80::1/64", "dev", &br, "nodad"])?;
+                ip(&["-n", &node, "link", "set", &br, "up"])?;
+                // Bridged IPv4 and IPv6 reach the forward hook (br_netfilter), where the policy is.
+                sysctl(
+                    &node,
+                    &["net.bridge.bridge-nf-call-iptables=1".into(), "net.bridge.bridge-nf-call-ip6tables=1".into()],
+                )?;
+            }
         }
         if sb.agent_mode() {
             sb.link_nodes()?;
@@ -349,7 +395,7 @@ impl Sandbox {
         }
         for e in externals {
             let key = e.ip.to_string();
-            let host = sb.add_host(0, &[e.ip], &e.ports, Some(&key))?;
+            let host = sb.add_host(0, &[e.ip], &e.ports, Some(&key), Layout::Routed)?;
             sb.state.externals.insert(key, host);
         }
         if start_agents {
@@ -420,7 +466,10 @@ impl Sandbox {
         }
         self.state.objects = all_objects(&self.cluster).iter().map(object_json).collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
-        std::fs::write(self.dir.join("state.json"), text).map_err(io("writing sandbox state"))
+        // Written whole and renamed into place: other processes (`sandbox probe`, tests) read it meanwhile.
+        let tmp = self.dir.join(".state.json.tmp");
+        std::fs::write(&tmp, text).map_err(io("writing sandbox state"))?;
+        std::fs::rename(&tmp, self.dir.join("state.json")).map_err(io("writing sandbox state"))
     }
 
     fn used_ips(&self) -> Vec<IpAddr> {
@@ -428,7 +477,23 @@ impl Sandbox {
     }
 
     /// Creates a namespace routed through the node with these addresses, serving these ports.
-    fn add_host(&mut self, on: usize, ips: &[IpAddr], ports: &[(Protocol, u16)], who: Option<&str>) -> Result<Host> {
+    /// The bridge of each node namespace (bridge layout).
+    fn bridge(&self) -> String {
+        format!("{}br", self.state.tag)
+    }
+
+    /// Creates a namespace wired to the node with these addresses, serving these ports. Routed: a /32 (or
+    /// /128) per address, a host route and proxy ARP on the node's side of the veth. Bridge: the veth joins the
+    /// node's bridge; an address of the node's range gets the range's prefix (reached through the bridge's
+    /// connected route), any other a /32 (or /128) with a host route through the bridge.
+    fn add_host(
+        &mut self,
+        on: usize,
+        ips: &[IpAddr],
+        ports: &[(Protocol, u16)],
+        who: Option<&str>,
+        layout: Layout,
+    ) -> Result<Host> {
         let n = self.state.next;
         self.state.next += 1;
         let node = self.node_ns_of(on);
@@ -446,31 +511,54 @@ impl Sandbox {
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         sysctl(&netns, &["net.ipv6.conf.all.accept_dad=0".into(), "net.ipv6.conf.default.accept_dad=0".into()])?;
         ip(&["link", "add", &ifname, "netns", &node, "type", "veth", "peer", "name", "eth0", "netns", &netns])?;
+        let range = pod_range(on);
+        let bridged = |a: &IpAddr| layout == Layout::Bridge && matches!(a, IpAddr::V4(v) if range.contains(v));
         for addr in ips {
-            let (plen, fam) = if addr.is_ipv4() { ("32", "-4") } else { ("128", "-6") };
+            let plen = match addr {
+                _ if bridged(addr) => range.prefix_len(),
+                IpAddr::V4(_) => 32,
+                IpAddr::V6(_) => 128,
+            };
+            let fam = if addr.is_ipv4() { "-4" } else { "-6" };
             ip(&["-n", &netns, fam, "addr", "add", &format!("{addr}/{plen}"), "dev", "eth0", "nodad"])?;
         }
         ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
+        // Where the node reaches the pod, and the pod's next hop.
+        let (node_dev, gw4, gw6) = match layout {
+            Layout::Routed => {
+                sysctl(
+                    &node,
+                    &[format!("net.ipv4.conf.{ifname}.proxy_arp=1"), format!("net.ipv4.neigh.{ifname}.proxy_delay=0")],
+                )?;
+                if ips.iter().any(IpAddr::is_ipv6) {
+                    ip(&["-n", &node, "-6", "addr", "add", "fe80::1/64", "dev", &ifname, "nodad"])?;
+                }
+                (ifname.clone(), "169.254.1.1".to_owned(), "fe80::1")
+            }
+            Layout::Bridge => {
+                ip(&["-n", &node, "link", "set", &ifname, "master", &self.bridge()])?;
+                (self.bridge(), gateway(on).to_string(), "fe80::1")
+            }
+        };
         ip(&["-n", &node, "link", "set", &ifname, "up"])?;
-        sysctl(
-            &node,
-            &[format!("net.ipv4.conf.{ifname}.proxy_arp=1"), format!("net.ipv4.neigh.{ifname}.proxy_delay=0")],
-        )?;
         if ips.iter().any(IpAddr::is_ipv4) {
-            ip(&["-n", &netns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"])?;
-            ip(&["-n", &netns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"])?;
+            if !ips.iter().filter(|a| a.is_ipv4()).all(bridged) {
+                ip(&["-n", &netns, "route", "add", &gw4, "dev", "eth0", "scope", "link"])?;
+            }
+            ip(&["-n", &netns, "route", "add", "default", "via", &gw4, "dev", "eth0"])?;
         }
         if ips.iter().any(IpAddr::is_ipv6) {
-            ip(&["-n", &node, "-6", "addr", "add", "fe80::1/64", "dev", &ifname, "nodad"])?;
-            ip(&["-n", &netns, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0"])?;
+            ip(&["-n", &netns, "-6", "route", "add", "default", "via", gw6, "dev", "eth0"])?;
         }
         for addr in ips {
             let plen = if addr.is_ipv4() { "32" } else { "128" };
-            ip(&["-n", &node, "route", "add", &format!("{addr}/{plen}"), "dev", &ifname])?;
+            let dest = format!("{addr}/{plen}");
+            if !bridged(addr) {
+                ip(&["-n", &node, "route", "add", &dest, "dev", &node_dev])?;
+            }
             // The other nodes reach it through the underlay.
             for other in (0..self.node_count()).filter(|&o| o != on) {
                 let (via, link) = (self.underlay_via(on, addr), self.underlay_link(other, on));
-                let dest = format!("{addr}/{plen}");
                 ip(&["-n", &self.node_ns_of(other), "route", "add", &dest, "via", &via, "dev", &link, "onlink"])?;
             }
         }
@@ -520,6 +608,13 @@ impl Sandbox {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).stderr(Stdio::null()).status();
         }
         let _ = ip(&["netns", "del", &host.netns]);
+        if self.state.layout == Layout::Bridge {
+            // Host routes through the bridge outlive the pod's port: remove them (the range's are connected).
+            for addr in host.ips.iter().filter(|a| !matches!(a, IpAddr::V4(v) if pod_range(host.node).contains(v))) {
+                let _ =
+                    ip(&["-n", &self.node_ns_of(host.node), "route", "del", &addr.to_string(), "dev", &self.bridge()]);
+            }
+        }
         for other in (0..self.node_count()).filter(|&o| o != host.node) {
             for addr in &host.ips {
                 let _ = ip(&["-n", &self.node_ns_of(other), "route", "del", &addr.to_string()]);
@@ -579,7 +674,7 @@ impl Sandbox {
     }
 
     /// Starts node `i`'s agent inside its namespace, on the API or the manifest folder.
-    fn start_agent(&self, i: usize) -> Result<()> {
+    pub fn start_agent(&self, i: usize) -> Result<()> {
         let log = std::fs::File::create(self.agent_log(i)).map_err(io("creating the agent log"))?;
         let err = log.try_clone().map_err(io("creating the agent log"))?;
         let (manifests, status) = (self.manifests_dir(), self.status_file(i));
@@ -712,7 +807,7 @@ impl Sandbox {
             return facts.ips.clone();
         }
         let used: std::collections::HashSet<IpAddr> = self.used_ips().into_iter().collect();
-        pod_range(on).hosts().map(IpAddr::V4).find(|a| !used.contains(a)).into_iter().collect()
+        pod_range(on).hosts().skip(1).map(IpAddr::V4).find(|a| !used.contains(a)).into_iter().collect()
     }
 
     /// Creates or replaces objects, adjusts pod namespaces, and re-applies the ruleset. Like the apiserver,
@@ -748,7 +843,7 @@ impl Sandbox {
                         p.metadata.annotations.as_ref().and_then(|a| a.get(SERVE_ANNOTATION)).map(String::as_str)
                             != Some("none");
                     let who = key.to_string();
-                    let host = self.add_host(on, &ips, &ports, serve.then_some(who.as_str()))?;
+                    let host = self.add_host(on, &ips, &ports, serve.then_some(who.as_str()), self.state.layout)?;
                     self.state.pods.insert(key.to_string(), host);
                 }
                 // The cluster keeps the addresses the pod really has.
