@@ -1,5 +1,5 @@
 //! Resident memory of the agent's parts on the benchmark's cluster: objects, index, ruleset.
-//! `cargo run --release -p palisade-agent --example memory`
+//! `cargo run --release -p palisade-agent --example memory [PODS POLICIES]` (default 10000 1000).
 use palisade_engine::synth::{Shape, manifests};
 use palisade_engine::{Cluster, Index};
 
@@ -13,8 +13,9 @@ fn rss_mb() -> f64 {
 }
 
 fn main() {
+    let arg = |i: usize, default: usize| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     println!("start {:.1} MB", rss_mb());
-    let docs = manifests(Shape { pods: 10_000, policies: 1_000, seed: 42 });
+    let docs = manifests(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42 });
     let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
     drop(docs);
     println!("manifest text {:.1} MB", rss_mb());

@@ -63,9 +63,14 @@ pub enum BenchCommand {
         pods: usize,
         #[arg(long, default_value_t = 1000)]
         policies: usize,
-        /// Single changes timed, in turn: pod added, label changed, policy edited (at least 100).
+        /// Single changes timed, in turn: pod added, label changed, policy edited, namespace relabelled (at
+        /// least 100).
         #[arg(long, default_value_t = 120)]
         changes: usize,
+        /// Cluster sizes run one after the other in this process, each `PODSxPOLICIES` in its own sandbox
+        /// (e.g. `10000x1000,30000x3000,100000x10000`); replaces --pods and --policies.
+        #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+        sizes: Vec<(usize, usize)>,
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
@@ -139,35 +144,9 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Diff { workloads, policies, seed, output } => bench_diff(workloads, policies, seed, output),
-        BenchCommand::Agent { pods, policies, changes, output } => {
-            let opts = palisade_sandbox::bench::AgentOptions { pods, policies, changes };
-            let name = format!("bagent{}", std::process::id() % 100_000);
-            let r = palisade_sandbox::bench::run_agent(&name, &crate::sandbox::helper()?, opts)?;
-            let mut out = std::io::stdout().lock();
-            match output {
-                TextJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?,
-                TextJson::Text => {
-                    writeln!(out, "cluster: {} pods ({} on this node), {} policies", r.pods, r.local_pods, r.policies)?;
-                    writeln!(out, "first full sync:       {:.0} ms", r.first_sync_ms)?;
-                    writeln!(
-                        out,
-                        "change -> kernel:      p50 {:.1} ms, p99 {:.1} ms over {} changes \
-                         (p50 pod added {:.1}, label changed {:.1}, policy edited {:.1})",
-                        r.update_p50_ms,
-                        r.update_p99_ms,
-                        r.changes,
-                        r.pod_added_p50_ms,
-                        r.label_changed_p50_ms,
-                        r.policy_edited_p50_ms
-                    )?;
-                    writeln!(
-                        out,
-                        "agent RSS:             peak {:.1} MB, after the changes {:.1} MB",
-                        r.peak_rss_mb, r.rss_mb
-                    )?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+        BenchCommand::Agent { pods, policies, changes, sizes, output } => {
+            let sizes = if sizes.is_empty() { vec![(pods, policies)] } else { sizes };
+            bench_agent(&sizes, changes, output)
         }
         BenchCommand::Dataplane { pods, policies, rounds, seconds, changes, output } => {
             let opts = palisade_sandbox::bench::Options {
@@ -430,4 +409,102 @@ fn bench_diff(workloads: usize, policies: usize, seed: u64, output: TextJson) ->
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `PODSxPOLICIES`, e.g. `30000x3000`.
+fn parse_size(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (pods, policies) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}`: expected PODSxPOLICIES"))?;
+    let n = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("`{s}`: {e}"));
+    Ok((n(pods)?, n(policies)?))
+}
+
+/// `palisade bench agent` over one or more sizes: each size in a fresh sandbox, its results printed as soon as
+/// it is done; a size that fails is reported and the next one still runs.
+fn bench_agent(sizes: &[(usize, usize)], changes: usize, output: TextJson) -> Result<ExitCode> {
+    use palisade_sandbox::bench::{AgentOptions, AgentReport, run_agent};
+    let helper = crate::sandbox::helper()?;
+    let mut out = std::io::stdout().lock();
+    let mut reports: Vec<std::result::Result<AgentReport, String>> = Vec::new();
+    for (i, &(pods, policies)) in sizes.iter().enumerate() {
+        let name = format!("bagent{}{i}", std::process::id() % 10_000);
+        let t = Instant::now();
+        let r = run_agent(&name, &helper, AgentOptions { pods, policies, changes }).map_err(|e| e.to_string());
+        let secs = t.elapsed().as_secs_f64();
+        if output == TextJson::Text {
+            match &r {
+                Ok(r) => write_agent_report(&mut out, r, secs)?,
+                Err(e) => writeln!(out, "{pods} pods x {policies} policies: failed after {secs:.0} s: {e}")?,
+            }
+            out.flush()?;
+        }
+        reports.push(r);
+    }
+    match output {
+        TextJson::Json => {
+            let v: Vec<serde_json::Value> = reports
+                .iter()
+                .zip(sizes)
+                .map(|(r, (pods, policies))| match r {
+                    Ok(r) => r.to_json(),
+                    Err(e) => json!({"pods": pods, "policies": policies, "error": e}),
+                })
+                .collect();
+            let v = if v.len() == 1 { v.into_iter().next().unwrap_or_default() } else { json!(v) };
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        TextJson::Text if sizes.len() > 1 => {
+            writeln!(
+                out,
+                "\n| cluster (local pods) | first sync | change -> kernel p50 / p99 | pod added | label changed | policy edited | namespace relabelled | peak RSS | bytes/pod | bytes/policy |"
+            )?;
+            writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+            for (r, (pods, policies)) in reports.iter().zip(sizes) {
+                match r {
+                    Ok(r) => {
+                        let k = |i: usize| format!("{:.1} / {:.1}", r.by_kind[i].p50_ms, r.by_kind[i].p99_ms);
+                        writeln!(
+                            out,
+                            "| {} pods x {} policies ({}) | {:.2} s | {:.1} / {:.1} ms | {} | {} | {} | {} | {:.0} MB | {:.0} | {:.0} |",
+                            r.pods,
+                            r.policies,
+                            r.local_pods,
+                            r.first_sync_ms / 1e3,
+                            r.update_p50_ms,
+                            r.update_p99_ms,
+                            k(0),
+                            k(1),
+                            k(2),
+                            k(3),
+                            r.peak_rss_mb,
+                            r.bytes_per_pod,
+                            r.bytes_per_policy
+                        )?;
+                    }
+                    Err(e) => writeln!(out, "| {pods} pods x {policies} policies | failed: {e} |")?,
+                }
+            }
+        }
+        TextJson::Text => {}
+    }
+    Ok(if reports.iter().all(|r| r.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn write_agent_report(out: &mut impl Write, r: &palisade_sandbox::bench::AgentReport, secs: f64) -> Result<()> {
+    writeln!(out, "cluster: {} pods ({} on this node), {} policies ({secs:.0} s)", r.pods, r.local_pods, r.policies)?;
+    writeln!(out, "first full sync:       {:.0} ms (limit {:.0} s)", r.first_sync_ms, r.first_sync_limit_s)?;
+    writeln!(
+        out,
+        "change -> kernel:      p50 {:.1} ms, p99 {:.1} ms over {} changes (limit {:.0} s each)",
+        r.update_p50_ms, r.update_p99_ms, r.changes, r.change_limit_s
+    )?;
+    for k in &r.by_kind {
+        writeln!(out, "  {:<21} p50 {:.1} ms, p99 {:.1} ms ({} changes)", k.kind, k.p50_ms, k.p99_ms, k.changes)?;
+    }
+    writeln!(out, "agent RSS:             peak {:.1} MB, after the changes {:.1} MB", r.peak_rss_mb, r.rss_mb)?;
+    writeln!(
+        out,
+        "agent RSS after sync:  empty {:.1} MB, pods alone {:.1} MB, whole cluster {:.1} MB: {:.0} bytes per pod, {:.0} bytes per policy (RSS growth)",
+        r.rss_empty_mb, r.rss_pods_mb, r.rss_full_mb, r.bytes_per_pod, r.bytes_per_policy
+    )?;
+    Ok(())
 }

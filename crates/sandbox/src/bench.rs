@@ -287,11 +287,23 @@ impl Report {
 pub struct AgentOptions {
     pub pods: usize,
     pub policies: usize,
-    /// Single changes timed (pod added, label changed, policy edited, in turn).
+    /// Single changes timed (pod added, label changed, policy edited, namespace relabelled, in turn).
     pub changes: usize,
 }
 
-/// Results of `palisade bench agent`.
+/// The kinds of change `palisade bench agent` times, in the order it makes them.
+pub const AGENT_CHANGE_KINDS: [&str; 4] = ["pod added", "label changed", "policy edited", "namespace relabelled"];
+
+/// Change -> kernel latency of one kind of change.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindLatency {
+    pub kind: &'static str,
+    pub changes: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Results of `palisade bench agent` for one cluster size.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentReport {
     pub pods: usize,
@@ -304,9 +316,23 @@ pub struct AgentReport {
     pub pod_added_p50_ms: f64,
     pub label_changed_p50_ms: f64,
     pub policy_edited_p50_ms: f64,
+    pub namespace_relabelled_p50_ms: f64,
+    pub by_kind: Vec<KindLatency>,
     pub peak_rss_mb: f64,
     /// Resident memory after the changes.
     pub rss_mb: f64,
+    /// Resident memory of the agent after syncing an empty folder, the pods and namespaces alone, and the
+    /// whole cluster (each a fresh start of the agent).
+    pub rss_empty_mb: f64,
+    pub rss_pods_mb: f64,
+    pub rss_full_mb: f64,
+    /// (pods-only RSS - empty RSS) / pods and (full RSS - pods-only RSS) / policies: resident memory growth,
+    /// so allocator slack and what the first sync freed but the allocator kept are counted too.
+    pub bytes_per_pod: f64,
+    pub bytes_per_policy: f64,
+    /// How long the benchmark waited at most for the first sync and for each change (scaled with the size).
+    pub first_sync_limit_s: f64,
+    pub change_limit_s: f64,
 }
 
 impl AgentReport {
@@ -322,32 +348,109 @@ fn file_name(v: &serde_json::Value) -> String {
     format!("{kind}.{ns}.{name}.json")
 }
 
-/// The node agent with the folder source on a one-node sandbox: time to the first full sync of a synthetic
-/// cluster, latency from a single change written to the folder to the agent reporting it enforced, and the
+/// How long the first sync of a cluster this size may take before the benchmark gives up: 20 s at 10,000
+/// pods × 1,000 policies, growing with pods × policies (what a sync quadratic in the cluster would take).
+pub fn first_sync_limit(pods: usize, policies: usize) -> Duration {
+    let scale = (pods as f64 / 10_000.0) * (policies as f64 / 1_000.0);
+    Duration::from_secs_f64(20.0 * scale.max(1.0))
+}
+
+/// Waits until node 0's agent enforces the folder's current revision `want`, at most `limit`.
+fn wait_agent(sb: &Sandbox, want: u64, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let seen = sb.agent_revisions().first().copied().flatten();
+        if seen.is_some_and(|r| r >= want) {
+            return Ok(());
+        }
+        // An agent just spawned takes a moment to enter the node's namespace (where its pid is looked for).
+        let exited = started.elapsed() > Duration::from_secs(1) && sb.agent_pid(0).is_none();
+        if exited || started.elapsed() > limit {
+            let log = std::fs::read_to_string(sb.agent_log(0)).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let why = if exited { "exited" } else { "timed out" };
+            return Err(SandboxError::Invalid(format!(
+                "the agent {why} before enforcing revision {want} (limit {:.0} s, it enforces {seen:?}); log tail:\n{}",
+                limit.as_secs_f64(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A field of `/proc/PID/status` in MB (`VmRSS:`, `VmHWM:`).
+fn status_mb(pid: Option<u32>, field: &str) -> f64 {
+    pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Restarts node 0's agent on the folder as it is (a new revision), waits at most `limit` for it to enforce
+/// it; returns how long that took.
+fn restart_timed(sb: &mut Sandbox, limit: Duration) -> Result<Duration> {
+    sb.kill_agent(0)?;
+    let want = sb.bump_revision()?;
+    // The killed agent's metrics port can stay bound for a moment after it left the namespace's process
+    // list: a start that fails on it is retried (and not timed).
+    for _ in 0..50 {
+        let t = Instant::now();
+        sb.start_agent(0)?;
+        match wait_agent(sb, want, limit) {
+            Ok(()) => return Ok(t.elapsed()),
+            Err(e) if e.to_string().contains("Address already in use") => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(SandboxError::Invalid("the agent's metrics port stayed in use".into()))
+}
+
+/// The node agent with the folder source on a one-node sandbox: its memory on an empty folder, on the pods
+/// alone and on the whole synthetic cluster (each a fresh start; the last one timed as the first full sync),
+/// then the latency from a single change written to the folder to the agent reporting it enforced, and the
 /// agent's peak memory.
 pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Result<AgentReport> {
     let mut sb = Sandbox::up_with(name, &[], &[], helper, Some(1))?;
     sb.set_ephemeral(true);
-    // Start the agent on a folder that already holds the whole cluster, as after a node reboot.
-    sb.kill_agent(0)?;
+    let first_limit = first_sync_limit(opts.pods, opts.policies);
+    // The agent the sandbox started holds an empty folder.
+    let want = sb.bump_revision()?;
+    wait_agent(&sb, want, first_limit)?;
+    let rss_empty_mb = status_mb(sb.agent_pid(0), "VmRSS:");
+
     let manifests = palisade_engine::synth::manifests(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
     let node = crate::node_name(0);
     let local_pods = manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).count();
-    for v in &manifests {
+    // The pods and namespaces alone, then the whole cluster, as after a node reboot.
+    let (policies, rest): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        manifests.iter().partition(|v| v["kind"] == "NetworkPolicy");
+    for v in &rest {
         sb.write_manifest(&file_name(v), &v.to_string())?;
     }
-    sb.bump_revision()?;
-    let t = Instant::now();
-    sb.restart_agent(0)?;
-    let first_sync_ms = t.elapsed().as_secs_f64() * 1e3;
+    restart_timed(&mut sb, first_limit)?;
+    let rss_pods_mb = status_mb(sb.agent_pid(0), "VmRSS:");
+    for v in &policies {
+        sb.write_manifest(&file_name(v), &v.to_string())?;
+    }
+    let first_sync = restart_timed(&mut sb, first_limit)?;
+    let first_sync_ms = first_sync.as_secs_f64() * 1e3;
+    let rss_full_mb = status_mb(sb.agent_pid(0), "VmRSS:");
+    // A single change may take at most ten first syncs (a namespace relabelled rebuilds the index).
+    let change_limit = (first_sync * 10).max(Duration::from_secs(20));
 
     let local: Vec<&serde_json::Value> =
         manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).collect();
-    let policies: Vec<&serde_json::Value> = manifests.iter().filter(|v| v["kind"] == "NetworkPolicy").collect();
+    let namespaces: Vec<&serde_json::Value> = manifests.iter().filter(|v| v["kind"] == "Namespace").collect();
     let mut all = Vec::new();
-    let mut by_kind: [Vec<f64>; 3] = [vec![], vec![], vec![]];
+    let mut by_kind: [Vec<f64>; 4] = Default::default();
     for i in 0..opts.changes {
-        let kind = i % 3;
+        let kind = i % AGENT_CHANGE_KINDS.len();
         let change = match kind {
             0 => {
                 // A new pod scheduled on this node.
@@ -363,39 +466,48 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
                 v["metadata"]["labels"]["app"] = format!("app-{}", i % 40).into();
                 v
             }
-            _ => {
+            2 => {
                 let mut v = policies[(i * 13) % policies.len().max(1)].clone();
                 v["metadata"]["labels"] = json!({ "edit": i.to_string() });
                 v["spec"]["podSelector"] = json!({ "matchLabels": { "app": format!("app-{}", i % 40) } });
                 v
             }
+            _ => {
+                // A namespace moved to another environment: what namespaceSelector peers match changes.
+                let mut v = namespaces[(i * 11) % namespaces.len().max(1)].clone();
+                let env = ["prod", "staging", "dev"][(i / AGENT_CHANGE_KINDS.len()) % 3];
+                v["metadata"]["labels"]["env"] = env.into();
+                v["metadata"]["labels"]["edit"] = i.to_string().into();
+                v
+            }
         };
         let t = Instant::now();
         sb.write_manifest(&file_name(&change), &change.to_string())?;
-        sb.bump_revision()?;
-        sb.wait_for_agents()?;
+        let want = sb.bump_revision()?;
+        wait_agent(&sb, want, change_limit)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         all.push(ms);
         by_kind[kind].push(ms);
         // Single changes, not a burst: let the agent go idle between them.
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = sb.agent_pid(0).and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok());
-    let mb = |field: &str| {
-        status
-            .as_deref()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix(field))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    let (peak_rss_mb, rss_mb) = (mb("VmHWM:"), mb("VmRSS:"));
+    let pid = sb.agent_pid(0);
+    let (peak_rss_mb, rss_mb) = (status_mb(pid, "VmHWM:"), status_mb(pid, "VmRSS:"));
     if let Some(keep) = std::env::var_os("PALISADE_BENCH_KEEP_LOG") {
         let _ = std::fs::copy(sb.agent_log(0), keep);
     }
-    let [a, b, c] = by_kind;
+    let per = |grew_mb: f64, n: usize| if n == 0 { 0.0 } else { grew_mb * 1024.0 * 1024.0 / n as f64 };
+    let by_kind: Vec<KindLatency> = AGENT_CHANGE_KINDS
+        .iter()
+        .zip(by_kind)
+        .map(|(kind, v)| KindLatency {
+            kind,
+            changes: v.len(),
+            p50_ms: percentile(v.clone(), 0.5),
+            p99_ms: percentile(v, 0.99),
+        })
+        .collect();
+    let p50 = |k: usize| by_kind[k].p50_ms;
     Ok(AgentReport {
         pods: opts.pods,
         policies: opts.policies,
@@ -404,10 +516,19 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         changes: opts.changes,
         update_p50_ms: percentile(all.clone(), 0.5),
         update_p99_ms: percentile(all, 0.99),
-        pod_added_p50_ms: median(a),
-        label_changed_p50_ms: median(b),
-        policy_edited_p50_ms: median(c),
+        pod_added_p50_ms: p50(0),
+        label_changed_p50_ms: p50(1),
+        policy_edited_p50_ms: p50(2),
+        namespace_relabelled_p50_ms: p50(3),
+        by_kind,
         peak_rss_mb,
         rss_mb,
+        rss_empty_mb,
+        rss_pods_mb,
+        rss_full_mb,
+        bytes_per_pod: per(rss_pods_mb - rss_empty_mb, opts.pods),
+        bytes_per_policy: per(rss_full_mb - rss_pods_mb, opts.policies),
+        first_sync_limit_s: first_limit.as_secs_f64(),
+        change_limit_s: change_limit.as_secs_f64(),
     })
 }
