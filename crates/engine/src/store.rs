@@ -51,6 +51,10 @@ pub struct Store {
     namespaces: BTreeMap<String, Labels>,
     pods: BTreeMap<ObjectKey, StoredPod>,
     policies: BTreeMap<ObjectKey, NetworkPolicy>,
+    /// Pods and policies per namespace that holds any, and how many of those namespaces are not declared:
+    /// kept as objects come and go so counting namespaces costs nothing per sync.
+    in_namespace: BTreeMap<String, usize>,
+    undeclared: usize,
     index: Option<Index>,
     changes: Changes,
 }
@@ -99,27 +103,62 @@ impl Store {
     /// Declared namespaces and the ones pods or policies are in, with their labels.
     pub fn namespaces(&self) -> BTreeMap<String, Labels> {
         let mut out = self.namespaces.clone();
-        for key in self.pods.keys().chain(self.policies.keys()) {
-            out.entry(key.namespace.clone())
-                .or_insert_with(|| Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), key.namespace.clone())]));
+        for ns in self.in_namespace.keys() {
+            out.entry(ns.clone()).or_insert_with(|| Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), ns.clone())]));
         }
         out
     }
 
-    /// The number of namespaces [`Store::namespaces`] lists, without building them.
+    /// The number of namespaces [`Store::namespaces`] lists, without building them (counted as objects come
+    /// and go).
     pub fn namespace_count(&self) -> usize {
-        let mut undeclared: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-        let mut last: Option<&str> = None;
-        for key in self.pods.keys().chain(self.policies.keys()) {
-            // Keys are ordered by namespace first: look each run of one namespace up once.
-            if last != Some(key.namespace.as_str()) {
-                last = Some(&key.namespace);
-                if !self.namespaces.contains_key(&key.namespace) {
-                    undeclared.insert(&key.namespace);
+        self.namespaces.len() + self.undeclared
+    }
+
+    /// A pod or policy of `namespace` came.
+    fn count_in(&mut self, namespace: &str) {
+        match self.in_namespace.get_mut(namespace) {
+            Some(n) => *n += 1,
+            None => {
+                self.in_namespace.insert(namespace.to_owned(), 1);
+                if !self.namespaces.contains_key(namespace) {
+                    self.undeclared += 1;
                 }
             }
         }
-        self.namespaces.len() + undeclared.len()
+    }
+
+    /// `gone` pods and policies of `namespace` went.
+    fn count_out(&mut self, namespace: &str, gone: usize) {
+        let Some(n) = self.in_namespace.get_mut(namespace) else { return };
+        *n = n.saturating_sub(gone);
+        if *n == 0 {
+            self.in_namespace.remove(namespace);
+            if !self.namespaces.contains_key(namespace) {
+                self.undeclared -= 1;
+            }
+        }
+    }
+
+    /// Declares or forgets a Namespace object (its labels), keeping the count of undeclared ones.
+    fn set_namespace(&mut self, name: &str, labels: Option<Labels>) {
+        let was = self.namespaces.contains_key(name);
+        match labels {
+            Some(l) => {
+                self.namespaces.insert(name.to_owned(), l);
+            }
+            None => {
+                self.namespaces.remove(name);
+            }
+        }
+        let is = self.namespaces.contains_key(name);
+        if was != is && self.in_namespace.contains_key(name) {
+            if is {
+                self.undeclared -= 1;
+            } else {
+                self.undeclared += 1;
+            }
+        }
     }
 
     /// What changed since the last call (and forgets it).
@@ -173,7 +212,10 @@ impl Store {
                         index.upsert_pod(&key, f.clone());
                     }
                 }
-                self.pods.insert(key, new);
+                let namespace = key.namespace.clone();
+                if self.pods.insert(key, new).is_none() {
+                    self.count_in(&namespace);
+                }
             }
             Object::Namespace(n) => {
                 let mut labels = n.metadata.labels.unwrap_or_default();
@@ -182,7 +224,7 @@ impl Store {
                     return false;
                 }
                 self.touch_namespace(&key.name);
-                self.namespaces.insert(key.name, labels);
+                self.set_namespace(&key.name, Some(labels));
                 // Namespace labels change what selectors match everywhere: rebuild.
                 self.index = None;
             }
@@ -195,7 +237,10 @@ impl Store {
                 if let Some(index) = self.index.as_mut() {
                     index.upsert_policy(&p);
                 }
-                self.policies.insert(key, p);
+                let namespace = key.namespace.clone();
+                if self.policies.insert(key, p).is_none() {
+                    self.count_in(&namespace);
+                }
             }
         }
         true
@@ -211,6 +256,9 @@ impl Store {
                     self.touch_pod(&key);
                 }
                 let existed = self.pods.remove(&key).is_some();
+                if existed {
+                    self.count_out(namespace, 1);
+                }
                 if let Some(index) = self.index.as_mut() {
                     index.remove_pod(&key);
                 }
@@ -220,6 +268,7 @@ impl Store {
                 let existed = self.policies.remove(&key).is_some();
                 if existed {
                     self.changes.policies.insert(key.clone());
+                    self.count_out(namespace, 1);
                 }
                 if let Some(index) = self.index.as_mut() {
                     index.remove_policy(&key);
@@ -231,9 +280,11 @@ impl Store {
                 self.touch_namespace(name);
                 let gone: Vec<ObjectKey> = self.policies.keys().filter(|k| k.namespace == name).cloned().collect();
                 self.changes.policies.extend(gone);
-                let existed = self.namespaces.remove(name).is_some();
+                let existed = self.namespaces.contains_key(name);
+                self.set_namespace(name, None);
                 self.pods.retain(|k, _| k.namespace != name);
                 self.policies.retain(|k, _| k.namespace != name);
+                self.count_out(name, before - self.pods.len() - self.policies.len());
                 let changed = existed || before != self.pods.len() + self.policies.len();
                 if changed {
                     self.index = None;
@@ -278,7 +329,7 @@ impl Store {
         let existed = self.namespaces.contains_key(name);
         if existed {
             self.touch_namespace(name);
-            self.namespaces.remove(name);
+            self.set_namespace(name, None);
             self.index = None;
         }
         existed
@@ -412,6 +463,20 @@ spec:
         }
         // x (pods and a policy, undeclared), ns-y (declared, empty), ns-z (a policy only).
         assert_eq!(s.namespace_count(), 3);
+        assert_eq!(s.namespace_count(), s.namespaces().len());
+        // Counted as objects go: ns-z's only policy, then x declared (still 2), then x's objects and object.
+        s.delete(Kind::NetworkPolicy, "ns-z", "q");
+        assert_eq!(s.namespace_count(), 2);
+        s.apply(objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").remove(0));
+        assert_eq!(s.namespace_count(), 2);
+        s.delete(Kind::Pod, "x", "a");
+        s.delete_namespace_object("x");
+        assert_eq!(s.namespace_count(), 2, "x still holds a pod and a policy");
+        s.delete(Kind::Pod, "x", "b");
+        s.delete(Kind::NetworkPolicy, "x", "p");
+        assert_eq!(s.namespace_count(), 1);
+        s.delete(Kind::Namespace, "", "ns-y");
+        assert_eq!(s.namespace_count(), 0);
         assert_eq!(s.namespace_count(), s.namespaces().len());
     }
 

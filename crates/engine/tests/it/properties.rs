@@ -328,6 +328,7 @@ proptest! {
             }
         }
         prop_assert!(!store.needs_rebuild(), "pod and policy changes are made in place");
+        prop_assert_eq!(store.namespace_count(), cluster.namespaces().len(), "namespaces counted as objects come and go");
         let fresh = Index::build(&cluster);
         let index = store.index();
         for conn in all_connections(&cluster) {
