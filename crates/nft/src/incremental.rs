@@ -190,6 +190,31 @@ pub struct NodeCompiler {
     /// How many pods of the cluster have each address (as their first of its family): an address leaves a
     /// pod-address set only when no member pod still has it.
     ip_count: HashMap<IpAddr, u32>,
+    /// Rules, set and map elements, and local pods with a dispatch chain, counted as pieces change (the
+    /// metrics after every sync would otherwise count the whole table).
+    counts: Counts,
+}
+
+/// What [`NodeCompiler::size`] and [`NodeCompiler::isolated_pods`] report.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    rules: usize,
+    elements: usize,
+    isolated: usize,
+}
+
+impl Counts {
+    fn pod(&mut self, p: &PodPiece, sign: isize) {
+        let rules: usize = p.chains.iter().map(|(_, r)| r.len()).sum();
+        self.add(rules, p.maps.len(), usize::from(!p.chains.is_empty()), sign);
+    }
+
+    fn add(&mut self, rules: usize, elements: usize, isolated: usize, sign: isize) {
+        let f = |x: &mut usize, d: usize| *x = if sign > 0 { *x + d } else { *x - d };
+        f(&mut self.rules, rules);
+        f(&mut self.elements, elements);
+        f(&mut self.isolated, isolated);
+    }
 }
 
 /// Per update: the index's policies by id, found by key (ids are in key order).
@@ -350,6 +375,12 @@ impl NodeCompiler {
                 continue;
             }
             self.replace_pod(k, old.as_ref(), new.as_ref(), tx, &mut policies);
+            if let Some(o) = &old {
+                self.counts.pod(o, -1);
+            }
+            if let Some(n) = &new {
+                self.counts.pod(n, 1);
+            }
             if let Some(p) = &new {
                 for (i, d) in DIRS.into_iter().enumerate() {
                     for pk in &p.jumps[i] {
@@ -393,10 +424,12 @@ impl NodeCompiler {
             let have: Vec<String> = self.node_sets[slot].keys().filter(|e| !want.contains(*e)).cloned().collect();
             for e in have {
                 self.node_sets[slot].remove(&e);
+                self.counts.elements -= 1;
                 tx.del_element(NODE_SETS[slot].0, &e);
             }
             for e in want {
                 if self.node_sets[slot].insert(e.clone(), 1).is_none() {
+                    self.counts.elements += 1;
                     tx.add_element(NODE_SETS[slot].0, &e);
                 }
             }
@@ -458,6 +491,7 @@ impl NodeCompiler {
             let c = self.node_sets[*s].entry(e.clone()).or_default();
             *c += 1;
             if *c == 1 {
+                self.counts.elements += 1;
                 tx.add_element(NODE_SETS[*s].0, e);
             }
         }
@@ -466,6 +500,7 @@ impl NodeCompiler {
                 *c -= 1;
                 if *c == 0 {
                     self.node_sets[*s].remove(e);
+                    self.counts.elements -= 1;
                     tx.del_element(NODE_SETS[*s].0, e);
                 }
             }
@@ -478,6 +513,7 @@ impl NodeCompiler {
         let name = policy_chain(&pd.0, pd.1);
         let old = self.policies.remove(pd);
         if let Some(o) = &old {
+            self.counts.rules -= o.rules.len();
             for s in &o.sets {
                 self.release(s, pd, tx);
             }
@@ -490,6 +526,7 @@ impl NodeCompiler {
             tx.chain(&name, old.as_ref().map(|p| &p.rules), new.as_ref().map(|p| p.rules.clone()));
         }
         if let Some(n) = new {
+            self.counts.rules += n.rules.len();
             self.policies.insert(pd.clone(), n);
         }
     }
@@ -525,6 +562,7 @@ impl NodeCompiler {
                 Some(_) => continue,
                 None => {
                     tx.sets_before.entry(name.clone()).or_insert(false);
+                    self.counts.elements += elements.len();
                     let set = Set { name: name.clone(), kind, interval, elements: Arc::new(elements) };
                     self.sets
                         .insert(name.clone(), Shared { set, peers: None, named: None, users: BTreeSet::from([user]) });
@@ -554,6 +592,7 @@ impl NodeCompiler {
         }
         tx.sets_before.entry(name.clone()).or_insert(false);
         shared.set.name = name.clone();
+        self.counts.elements += shared.set.elements.len();
         self.sets.insert(name.clone(), shared);
         name
     }
@@ -619,12 +658,14 @@ impl NodeCompiler {
                     for e in elements.difference(&s.set.elements) {
                         tx.add_element(&name, e);
                     }
+                    self.counts.elements = self.counts.elements - s.set.elements.len() + elements.len();
                     s.set.elements = Arc::new(elements);
                 }
                 s.users.insert(user);
             }
             None => {
                 tx.sets_before.entry(name.clone()).or_insert(false);
+                self.counts.elements += elements.len();
                 let set = Set { name: name.clone(), kind, interval: false, elements: Arc::new(elements) };
                 self.sets.insert(name.clone(), Shared { set, peers: None, named: None, users: BTreeSet::from([user]) });
             }
@@ -875,11 +916,13 @@ impl NodeCompiler {
             let elements = Arc::make_mut(&mut s.set.elements);
             for e in del {
                 if elements.remove(&e) {
+                    self.counts.elements -= 1;
                     tx.del_element(&name, &e);
                 }
             }
             for e in add {
                 if elements.insert(e.clone()) {
+                    self.counts.elements += 1;
                     tx.add_element(&name, &e);
                 }
             }
@@ -946,11 +989,13 @@ impl NodeCompiler {
             let elements = Arc::make_mut(&mut s.set.elements);
             for e in del {
                 if elements.remove(&e) {
+                    self.counts.elements -= 1;
                     tx.del_element(&name, &e);
                 }
             }
             for e in add {
                 if elements.insert(e.clone()) {
+                    self.counts.elements += 1;
                     tx.add_element(&name, &e);
                 }
             }
@@ -963,6 +1008,7 @@ impl NodeCompiler {
             tx.sets_before.keys().filter(|n| self.sets.get(*n).is_some_and(|s| s.users.is_empty())).cloned().collect();
         for n in unused {
             let Some(s) = self.sets.remove(&n) else { continue };
+            self.counts.elements -= s.set.elements.len();
             if let Some(def) = s.peers
                 && self.by_def.get(&def) == Some(&n)
             {
@@ -1143,19 +1189,15 @@ impl NodeCompiler {
         Ruleset { table: self.table.clone(), sets, chains, maps }
     }
 
-    /// Rules and set/map elements of the table, for metrics.
+    /// Rules and set/map elements of the table, for metrics (as [`Ruleset::size`] counts them; kept as
+    /// pieces change).
     pub fn size(&self) -> (usize, usize) {
-        let rules = self.policies.values().map(|p| p.rules.len()).sum::<usize>()
-            + self.pods.values().flat_map(|p| p.chains.iter()).map(|(_, r)| r.len()).sum::<usize>();
-        let elements = self.node_sets.iter().map(BTreeMap::len).sum::<usize>()
-            + self.sets.values().map(|s| s.set.elements.len()).sum::<usize>()
-            + self.pods.values().map(|p| p.maps.len()).sum::<usize>();
-        (rules, elements)
+        (self.counts.rules, self.counts.elements)
     }
 
     /// Local pods isolated in at least one direction.
     pub fn isolated_pods(&self) -> usize {
-        self.pods.values().filter(|p| !p.chains.is_empty()).count()
+        self.counts.isolated
     }
 }
 

@@ -354,6 +354,14 @@ fn incremental_updates_equal_fresh_compiles() {
                 fresh.render_table(),
                 "seed {seed} step {step}: the incremental table differs from a fresh compile"
             );
+            // The metrics' counts, kept as pieces change, are those of the table.
+            let dispatching: std::collections::BTreeSet<&str> = fresh
+                .chains
+                .iter()
+                .filter_map(|c| c.name.strip_prefix("ing_").or_else(|| c.name.strip_prefix("egr_")))
+                .collect();
+            assert_eq!(compiler.size(), fresh.size(), "seed {seed} step {step}: rules and elements");
+            assert_eq!(compiler.isolated_pods(), dispatching.len(), "seed {seed} step {step}: isolated pods");
             apply_script(&mut kernel, &delta.script);
             let (got, want) = (kernel.render_table(), fresh.render_table());
             if got != want {
