@@ -11,6 +11,11 @@ impl BitSet {
         BitSet { words: vec![0; len.div_ceil(64)], len }
     }
 
+    /// A set of no elements and length 0 (usable in a `static`).
+    pub const fn empty() -> Self {
+        BitSet { words: Vec::new(), len: 0 }
+    }
+
     pub fn full(len: usize) -> Self {
         let mut s = BitSet { words: vec![u64::MAX; len.div_ceil(64)], len };
         s.trim();

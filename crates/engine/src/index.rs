@@ -50,19 +50,111 @@ struct Class {
     egress: Vec<usize>,
 }
 
-/// A peer with the pods it matches, per address family (the same for selector peers).
+/// Pods per address family, each distinct set stored once: a pod selector matches the same pods in both
+/// families, an ipBlock only pods of its own family. (Two full sets per peer and per rule were most of the
+/// index's memory: 12.5 KB each at 100,000 pods.)
+#[derive(Debug, Clone)]
+enum FamilyPods {
+    /// The same pods in both families.
+    Both(BitSet),
+    /// These pods in family slot `.0`, none in the other.
+    One(usize, BitSet),
+    /// Different pods per family.
+    Each([BitSet; 2]),
+    /// No pod in either family.
+    Neither,
+}
+
+/// The set [`FamilyPods::get`] answers for a family without pods.
+static NO_PODS: BitSet = BitSet::empty();
+
+impl FamilyPods {
+    /// Keeps of `sets` (one per family) only the families `has` says may hold pods.
+    fn from_sets(has: [bool; 2], sets: [BitSet; 2]) -> Self {
+        let [v4, v6] = sets;
+        match has {
+            [true, true] => FamilyPods::Each([v4, v6]),
+            [true, false] => FamilyPods::One(0, v4),
+            [false, true] => FamilyPods::One(1, v6),
+            [false, false] => FamilyPods::Neither,
+        }
+    }
+
+    /// Which families may hold pods.
+    fn families(&self) -> [bool; 2] {
+        match self {
+            FamilyPods::Both(_) | FamilyPods::Each(_) => [true, true],
+            FamilyPods::One(slot, _) => [*slot == 0, *slot == 1],
+            FamilyPods::Neither => [false, false],
+        }
+    }
+
+    fn get(&self, slot: usize) -> &BitSet {
+        match self {
+            FamilyPods::Both(s) => s,
+            FamilyPods::One(at, s) if *at == slot => s,
+            FamilyPods::Each(sets) => &sets[slot],
+            FamilyPods::One(..) | FamilyPods::Neither => &NO_PODS,
+        }
+    }
+
+    /// Sets pod `id` per family; `member` must be false for a family this value keeps no set for (and the
+    /// same for both in `Both`), as the peer's kind guarantees.
+    fn set(&mut self, id: PodId, member: [bool; 2]) {
+        match self {
+            FamilyPods::Both(s) => {
+                debug_assert_eq!(member[0], member[1]);
+                s.set(id, member[0]);
+            }
+            FamilyPods::One(slot, s) => {
+                debug_assert!(!member[1 - *slot]);
+                s.set(id, member[*slot]);
+            }
+            FamilyPods::Each(sets) => {
+                sets[0].set(id, member[0]);
+                sets[1].set(id, member[1]);
+            }
+            FamilyPods::Neither => debug_assert_eq!(member, [false, false]),
+        }
+    }
+
+    /// The sets stored.
+    fn sets_mut(&mut self) -> std::slice::IterMut<'_, BitSet> {
+        match self {
+            FamilyPods::Both(s) | FamilyPods::One(_, s) => std::slice::from_mut(s).iter_mut(),
+            FamilyPods::Each(sets) => sets.iter_mut(),
+            FamilyPods::Neither => [].iter_mut(),
+        }
+    }
+}
+
+/// A peer with the pods it matches, per address family.
 #[derive(Debug, Clone)]
 struct IndexedPeer {
     peer: Peer,
-    pods: [BitSet; 2],
+    pods: FamilyPods,
 }
 
 #[derive(Debug, Clone)]
 struct IndexedRule {
     rule: Rule,
     peers: Vec<IndexedPeer>,
-    /// Union of the peers' pods per family; `None` when the rule lists no peers (everything).
-    union: Option<[BitSet; 2]>,
+    /// Union of the peers' pods per family when the rule lists more than one peer (with one, it is that
+    /// peer's; see [`IndexedRule::union`]).
+    union: Option<FamilyPods>,
+}
+
+impl IndexedRule {
+    /// The pods any peer of the rule matches, for family `slot`; `None` when the rule lists no peers
+    /// (everything).
+    fn union(&self, slot: usize) -> Option<&BitSet> {
+        self.rule.peers.as_ref()?;
+        Some(match (&self.union, self.peers.as_slice()) {
+            (Some(u), _) => u.get(slot),
+            (None, [only]) => only.pods.get(slot),
+            (None, _) => &NO_PODS,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -213,8 +305,8 @@ impl Index {
         let no_classes: Vec<usize> = Vec::new();
 
         // Selector peers are resolved per class; cache them since many policies repeat the same peer.
-        let mut peer_cache: HashMap<Peer, [BitSet; 2]> = HashMap::new();
-        let mut resolve_peer = |peer: &Peer| -> [BitSet; 2] {
+        let mut peer_cache: HashMap<Peer, FamilyPods> = HashMap::new();
+        let mut resolve_peer = |peer: &Peer| -> FamilyPods {
             if let Some(hit) = peer_cache.get(peer) {
                 return hit.clone();
             }
@@ -236,12 +328,12 @@ impl Index {
                             }
                         }
                     }
-                    [s.clone(), s]
+                    FamilyPods::Both(s)
                 }
                 Peer::IpBlock(block) => {
                     // Pod addresses sorted once: each range of the block is a binary search away.
-                    let mut sets = [BitSet::new(n), BitSet::new(n)];
                     let slot = family_slot(if block.cidr.addr().is_ipv4() { IpFamily::V4 } else { IpFamily::V6 });
+                    let mut set = BitSet::new(n);
                     for (lo, hi) in block.ranges() {
                         let (lo, hi) = (crate::cidr::ip_to_u128(lo), crate::cidr::ip_to_u128(hi));
                         let list = &by_addr[slot];
@@ -250,12 +342,12 @@ impl Index {
                             if a > hi {
                                 break;
                             }
-                            sets[slot].insert(i);
+                            set.insert(i);
                         }
                     }
-                    sets
+                    FamilyPods::One(slot, set)
                 }
-                Peer::Invalid => [BitSet::new(n), BitSet::new(n)],
+                Peer::Invalid => FamilyPods::Neither,
             };
             peer_cache.insert(peer.clone(), sets.clone());
             sets
@@ -374,7 +466,7 @@ impl Index {
                     let m = match &peer.peer {
                         Peer::Pods { .. } => {
                             let m = match rep {
-                                Some(r) => peer.pods[0].contains(r),
+                                Some(r) => peer.pods.get(0).contains(r),
                                 None => {
                                     peer_member(&peer.peer, &c.namespace, &c.labels, c.host_network, &[], namespaces, 0)
                                 }
@@ -385,15 +477,12 @@ impl Index {
                             peer_member(other, &c.namespace, &c.labels, c.host_network, ips, namespaces, slot)
                         }),
                     };
-                    for slot in 0..2 {
-                        peer.pods[slot].set(id, m[slot]);
-                        any[slot] |= m[slot];
-                    }
+                    peer.pods.set(id, m);
+                    any[0] |= m[0];
+                    any[1] |= m[1];
                 }
                 if let Some(union) = &mut rule.union {
-                    for slot in 0..2 {
-                        union[slot].set(id, any[slot]);
-                    }
+                    union.set(id, any);
                 }
             }
         }
@@ -447,7 +536,7 @@ impl Index {
         peer: usize,
         family: IpFamily,
     ) -> &BitSet {
-        &self.policies[policy].rules(direction)[rule].peers[peer].pods[family_slot(family)]
+        self.policies[policy].rules(direction)[rule].peers[peer].pods.get(family_slot(family))
     }
 
     /// The container ports of a pod.
@@ -723,7 +812,7 @@ impl Index {
                         .peers
                         .iter()
                         .position(|peer| match other {
-                            End::Pod(q) => peer.pods[slot].contains(q),
+                            End::Pod(q) => peer.pods.get(slot).contains(q),
                             End::Ip(ip) => matches!(&peer.peer, Peer::IpBlock(b) if IpBlock::contains(b, &ip)),
                         })
                         .map(Some),
@@ -809,11 +898,11 @@ impl Index {
                                 })
                                 .as_ref()
                         });
-                        match (&rule.union, ports) {
+                        match (rule.union(slot), ports) {
                             (None, None) => return BitSet::full(n),
                             (None, Some(pset)) => row.union_with(pset),
-                            (Some(u), None) => row.union_with(&u[slot]),
-                            (Some(u), Some(pset)) => row.union_with_intersection(&u[slot], pset),
+                            (Some(u), None) => row.union_with(u),
+                            (Some(u), Some(pset)) => row.union_with_intersection(u, pset),
                         }
                     }
                 }
@@ -861,9 +950,9 @@ impl Index {
                     .as_ref()
                     .is_none_or(|es| es.iter().any(|e| e.matches(protocol, port, Some(&c.ports))));
                 if port_ok {
-                    match &rule.union {
+                    match rule.union(slot) {
                         None => return Some(BitSet::full(n)),
-                        Some(u) => row.union_with(&u[slot]),
+                        Some(u) => row.union_with(u),
                     }
                 }
             }
@@ -1039,22 +1128,30 @@ fn peer_member(
     }
 }
 
-/// A policy's rules with each peer resolved to its pods (`resolve`) and each rule's union of them, over
-/// `n` pods.
-fn index_rules(rules: Option<&[Rule]>, n: usize, resolve: &mut dyn FnMut(&Peer) -> [BitSet; 2]) -> Vec<IndexedRule> {
+/// A policy's rules with each peer resolved to its pods (`resolve`) and, for a rule of several peers, their
+/// union, over `n` pods.
+fn index_rules(rules: Option<&[Rule]>, n: usize, resolve: &mut dyn FnMut(&Peer) -> FamilyPods) -> Vec<IndexedRule> {
     rules
         .unwrap_or_default()
         .iter()
         .map(|rule| {
             let peers: Vec<IndexedPeer> =
                 rule.peers.iter().flatten().map(|p| IndexedPeer { peer: p.clone(), pods: resolve(p) }).collect();
-            let union = rule.peers.is_some().then(|| {
+            let union = (peers.len() > 1).then(|| {
                 let mut u = [BitSet::new(n), BitSet::new(n)];
+                let mut has = [false, false];
                 for p in &peers {
-                    u[0].union_with(&p.pods[0]);
-                    u[1].union_with(&p.pods[1]);
+                    u[0].union_with(p.pods.get(0));
+                    u[1].union_with(p.pods.get(1));
+                    let f = p.pods.families();
+                    has = [has[0] | f[0], has[1] | f[1]];
                 }
-                u
+                if peers.iter().all(|p| matches!(p.pods, FamilyPods::Both(_))) {
+                    let [v4, _] = u;
+                    FamilyPods::Both(v4)
+                } else {
+                    FamilyPods::from_sets(has, u)
+                }
             });
             IndexedRule { rule: rule.clone(), peers, union }
         })
@@ -1109,7 +1206,10 @@ impl Index {
 
     fn bitsets_mut(&mut self) -> impl Iterator<Item = &mut BitSet> {
         self.policies.iter_mut().flat_map(|p| p.ingress.iter_mut().chain(p.egress.iter_mut())).flat_map(|r| {
-            r.peers.iter_mut().flat_map(|pe| pe.pods.iter_mut()).chain(r.union.iter_mut().flat_map(|u| u.iter_mut()))
+            r.peers
+                .iter_mut()
+                .flat_map(|pe| pe.pods.sets_mut())
+                .chain(r.union.iter_mut().flat_map(FamilyPods::sets_mut))
         })
     }
 
@@ -1161,24 +1261,26 @@ impl Index {
     }
 
     /// The pods of one peer, resolved against the pods the index holds now.
-    fn resolve_now(&self, peer: &Peer) -> [BitSet; 2] {
+    fn resolve_now(&self, peer: &Peer) -> FamilyPods {
         let n = self.pods.len();
-        let mut sets = [BitSet::new(n), BitSet::new(n)];
         match peer {
             // Per class, then its pods.
             Peer::Pods { .. } => {
+                let mut set = BitSet::new(n);
                 for (c, members) in self.classes.iter().zip(&self.members) {
                     if !members.is_empty()
                         && peer_member(peer, &c.namespace, &c.labels, c.host_network, &[], &self.namespaces, 0)
                     {
                         for &p in members {
-                            sets[0].insert(p);
-                            sets[1].insert(p);
+                            set.insert(p);
                         }
                     }
                 }
+                FamilyPods::Both(set)
             }
-            _ => {
+            Peer::Invalid => FamilyPods::Neither,
+            Peer::IpBlock(b) => {
+                let mut sets = [BitSet::new(n), BitSet::new(n)];
                 for (i, p) in self.pods.iter().enumerate().filter(|(_, p)| p.class != HOLE) {
                     let c = &self.classes[p.class];
                     for (slot, set) in sets.iter_mut().enumerate() {
@@ -1195,9 +1297,10 @@ impl Index {
                         }
                     }
                 }
+                let slot = family_slot(if b.cidr.addr().is_ipv4() { IpFamily::V4 } else { IpFamily::V6 });
+                FamilyPods::from_sets([slot == 0, slot == 1], sets)
             }
         }
-        sets
     }
 
     /// Re-derives which classes policy `pi` selects.
