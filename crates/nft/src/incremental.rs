@@ -912,19 +912,24 @@ impl NodeCompiler {
                     add.push(n.to_string());
                 }
             }
-            let Some(s) = self.sets.get_mut(&name) else { continue };
-            let elements = Arc::make_mut(&mut s.set.elements);
-            for e in del {
-                if elements.remove(&e) {
-                    self.counts.elements -= 1;
-                    tx.del_element(&name, &e);
-                }
+            self.change_elements(&name, del, add, tx);
+        }
+    }
+
+    /// Removes then adds elements of a kept set, counting them and recording what the kernel must change.
+    fn change_elements(&mut self, name: &str, del: Vec<String>, add: Vec<String>, tx: &mut Tx) {
+        let Some(s) = self.sets.get_mut(name) else { return };
+        let elements = Arc::make_mut(&mut s.set.elements);
+        for e in del {
+            if elements.remove(&e) {
+                self.counts.elements -= 1;
+                tx.del_element(name, &e);
             }
-            for e in add {
-                if elements.insert(e.clone()) {
-                    self.counts.elements += 1;
-                    tx.add_element(&name, &e);
-                }
+        }
+        for e in add {
+            if elements.insert(e.clone()) {
+                self.counts.elements += 1;
+                tx.add_element(name, &e);
             }
         }
     }
@@ -985,20 +990,7 @@ impl NodeCompiler {
                     add.extend(named_elements(index, id, family, &def.names));
                 }
             }
-            let Some(s) = self.sets.get_mut(&name) else { continue };
-            let elements = Arc::make_mut(&mut s.set.elements);
-            for e in del {
-                if elements.remove(&e) {
-                    self.counts.elements -= 1;
-                    tx.del_element(&name, &e);
-                }
-            }
-            for e in add {
-                if elements.insert(e.clone()) {
-                    self.counts.elements += 1;
-                    tx.add_element(&name, &e);
-                }
-            }
+            self.change_elements(&name, del, add, tx);
         }
     }
 
