@@ -1,5 +1,6 @@
 //! Every allowed connection between workloads and address ranges outside the cluster, in netpol-analyzer's
-//! `list` form (conformance/netpol-analyzer/SEMANTICS.md).
+//! `list` form (conformance/netpol-analyzer/SEMANTICS.md), NetworkPolicies and the tiers around them
+//! (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy: see [`crate::tiers`]).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use crate::model::{Model, Workload};
 use crate::ports::PortSet;
+use crate::tiers::{self, TierLayer};
 
 /// One side of a listed connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +69,18 @@ fn block_ranges(block: &IpBlock) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// The partition of the IPv4 space cut at every ipBlock of one direction (all policies, as written).
-fn partition(policies: &[(palisade_engine::Origin, NetworkPolicy)], direction: Direction) -> Vec<(u32, u32)> {
+/// The partition of the IPv4 space cut at every ipBlock of one direction (all policies, as written) and at
+/// the `extra` ranges (the tiers' egress `networks`).
+fn partition(
+    policies: &[(palisade_engine::Origin, NetworkPolicy)],
+    direction: Direction,
+    extra: &[(u32, u32)],
+) -> Vec<(u32, u32)> {
     let mut cuts: Vec<u64> = vec![0, 1 << 32];
+    for &(a, z) in extra {
+        cuts.push(u64::from(a));
+        cuts.push(u64::from(z) + 1);
+    }
     for (_, np) in policies {
         let Some(spec) = &np.spec else { continue };
         let peers: Vec<_> = match direction {
@@ -105,9 +116,21 @@ pub(crate) struct Analysis<'a> {
     pub(crate) policies: Vec<Policy>,
     /// Per workload: ids of the policies selecting it for ingress / egress.
     pub(crate) selecting: Vec<[Vec<usize>; 2]>,
-    /// Per workload and direction: an id shared by workloads selected by exactly the same policies.
+    /// The tier policies, in walk order.
+    pub(crate) tiers: TierLayer,
+    /// Per workload: ids of the tier policies whose subject holds it, with rules for ingress / egress.
+    tier_selecting: Vec<[Vec<usize>; 2]>,
+    /// Per workload and direction: an id shared by workloads selected by exactly the same policies (of
+    /// both kinds).
     set_ids: Vec<[usize; 2]>,
     kube_dns: Workload,
+}
+
+/// A rule of a side: rule `.1` of NetworkPolicy `.0`, or of tier policy `.0` (in walk order).
+#[derive(Debug, Clone, Copy)]
+enum RuleRef {
+    Np(usize, usize),
+    Tier(usize, usize),
 }
 
 fn dslot(d: Direction) -> usize {
@@ -151,17 +174,24 @@ impl<'a> Analysis<'a> {
                 ips: Vec::new(),
                 origin: palisade_engine::Origin { source: String::new(), document: 0, item: None },
             });
-        let mut interned: HashMap<Vec<usize>, usize> = HashMap::new();
+        let tiers = TierLayer::new(model);
+        let tier_selecting: Vec<[Vec<usize>; 2]> = if tiers.is_empty() {
+            vec![[Vec::new(), Vec::new()]; model.workloads.len()]
+        } else {
+            model.workloads.iter().map(|w| tiers.selecting(model, w)).collect()
+        };
+        let mut interned: HashMap<(Vec<usize>, Vec<usize>), usize> = HashMap::new();
         let set_ids = selecting
             .iter()
-            .map(|s: &[Vec<usize>; 2]| {
+            .zip(&tier_selecting)
+            .map(|(s, t)| {
                 [0, 1].map(|i| {
                     let next = interned.len();
-                    *interned.entry(s[i].clone()).or_insert(next)
+                    *interned.entry((s[i].clone(), t[i].clone())).or_insert(next)
                 })
             })
             .collect();
-        Analysis { model, policies, selecting, set_ids, kube_dns }
+        Analysis { model, policies, selecting, tiers, tier_selecting, set_ids, kube_dns }
     }
 
     pub(crate) fn set_id(&self, w: usize, d: Direction) -> usize {
@@ -236,7 +266,27 @@ impl<'a> Analysis<'a> {
         Some(allowed)
     }
 
-    /// A workload's side for a direction toward another workload: `None` when not isolated.
+    /// What a workload's side allows in `direction` with `other`, tiers included (named ports resolve on
+    /// `dest`).
+    fn side_with_tiers(
+        &self,
+        subject: usize,
+        direction: Direction,
+        other: Other<'_>,
+        dest: Option<&Workload>,
+    ) -> PortSet {
+        let np = self.allowed_by(&self.selecting[subject][dslot(direction)], direction, other, dest);
+        let matched = self.tier_selecting[subject][dslot(direction)].iter().flat_map(|&ti| {
+            let p = &self.tiers.policies[ti];
+            p.rules(direction)
+                .iter()
+                .filter(move |r| tiers::rule_matches(self.model, r, other))
+                .map(move |r| (p.tier, r.action, tiers::rule_ports(r, dest)))
+        });
+        tiers::decide(np, matched)
+    }
+
+    /// A workload's NetworkPolicy side for a direction toward another workload: `None` when not isolated.
     pub(crate) fn side(&self, subject: usize, direction: Direction, other: usize) -> Option<PortSet> {
         let dest = if direction == Direction::Egress { other } else { subject };
         self.allowed_by(
@@ -247,10 +297,9 @@ impl<'a> Analysis<'a> {
         )
     }
 
-    /// What a workload's egress allows toward any workload (even one not in the model).
+    /// What a workload's egress allows toward any workload (even one not in the model), tiers included.
     pub(crate) fn egress_to(&self, subject: usize, dest: &Workload) -> PortSet {
-        self.allowed_by(&self.selecting[subject][1], Direction::Egress, Other::Workload(dest), Some(dest))
-            .unwrap_or_else(PortSet::all)
+        self.side_with_tiers(subject, Direction::Egress, Other::Workload(dest), Some(dest))
     }
 
     fn allowed(&self, src: &Endpoint, dst: &Endpoint) -> PortSet {
@@ -263,22 +312,17 @@ impl<'a> Analysis<'a> {
             Endpoint::External(a, b) => Other::External(*a, *b),
         };
         let egress = match src {
-            Endpoint::Workload(s) => self.allowed_by(&self.selecting[*s][1], Direction::Egress, as_other(dst), dest),
-            Endpoint::External(..) => None,
+            Endpoint::Workload(s) => self.side_with_tiers(*s, Direction::Egress, as_other(dst), dest),
+            Endpoint::External(..) => PortSet::all(),
         };
-        if egress.as_ref().is_some_and(PortSet::is_empty) {
+        if egress.is_empty() {
             return PortSet::none();
         }
         let ingress = match dst {
-            Endpoint::Workload(d) => self.allowed_by(&self.selecting[*d][0], Direction::Ingress, as_other(src), dest),
-            Endpoint::External(..) => None,
+            Endpoint::Workload(d) => self.side_with_tiers(*d, Direction::Ingress, as_other(src), dest),
+            Endpoint::External(..) => PortSet::all(),
         };
-        match (egress, ingress) {
-            (None, None) => PortSet::all(),
-            (Some(e), None) => e,
-            (None, Some(i)) => i,
-            (Some(e), Some(i)) => e.intersect(&i),
-        }
+        egress.intersect(&ingress)
     }
 }
 
@@ -288,8 +332,8 @@ impl<'a> Analysis<'a> {
 /// on the destination), so pairs are keyed by (policies, matching-rule mask) of each side and computed once.
 pub fn connlist(model: &Model) -> Vec<Connection> {
     let analysis = Analysis::new(model);
-    let sources = partition(&model.policies, Direction::Ingress);
-    let dests = partition(&model.policies, Direction::Egress);
+    let sources = partition(&model.policies, Direction::Ingress, &[]);
+    let dests = partition(&model.policies, Direction::Egress, &analysis.tiers.egress_ranges());
     let n = model.workloads.len();
     let names: Vec<String> = model.workloads.iter().map(ToString::to_string).collect();
     let ext_names = |v: &[(u32, u32)]| v.iter().map(|(a, b)| external_name(*a, *b)).collect::<Vec<_>>();
@@ -332,40 +376,85 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
             })
         })
         .collect();
-    // Each workload's rules per direction, flattened: (policy, rule).
-    let rules_of = |w: usize, d: Direction| -> Vec<(usize, usize)> {
-        analysis.selecting[w][dslot(d)]
+    // The same for the tier rules: tier_matches[policy][direction][rule].
+    let tier_matches: Vec<[Vec<BitSet>; 2]> = analysis
+        .tiers
+        .policies
+        .iter()
+        .map(|p| {
+            [Direction::Ingress, Direction::Egress].map(|d| {
+                p.rules(d)
+                    .iter()
+                    .map(|r| {
+                        let mut b = BitSet::new(n);
+                        for w in 0..n {
+                            if tiers::rule_matches(model, r, Other::Workload(&model.workloads[w])) {
+                                b.insert(w);
+                            }
+                        }
+                        b
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    // Each workload's rules per direction, flattened: its NetworkPolicies' rules, then its tier rules in walk
+    // order.
+    let rules_of = |w: usize, d: Direction| -> Vec<RuleRef> {
+        let np = analysis.selecting[w][dslot(d)]
             .iter()
-            .flat_map(|&pi| (0..analysis.policies[pi].rules(d).map_or(0, <[_]>::len)).map(move |r| (pi, r)))
-            .collect()
+            .flat_map(|&pi| (0..analysis.policies[pi].rules(d).map_or(0, <[_]>::len)).map(move |r| RuleRef::Np(pi, r)));
+        let tier = analysis.tier_selecting[w][dslot(d)]
+            .iter()
+            .flat_map(|&ti| (0..analysis.tiers.policies[ti].rules(d).len()).map(move |r| RuleRef::Tier(ti, r)));
+        np.chain(tier).collect()
     };
-    let egress_rules: Vec<Vec<(usize, usize)>> = (0..n).map(|w| rules_of(w, Direction::Egress)).collect();
-    let ingress_rules: Vec<Vec<(usize, usize)>> = (0..n).map(|w| rules_of(w, Direction::Ingress)).collect();
-    let named = |(pi, r): (usize, usize), d: Direction| {
-        analysis.policies[pi]
+    let egress_rules: Vec<Vec<RuleRef>> = (0..n).map(|w| rules_of(w, Direction::Egress)).collect();
+    let ingress_rules: Vec<Vec<RuleRef>> = (0..n).map(|w| rules_of(w, Direction::Ingress)).collect();
+    let named = |rule: RuleRef, d: Direction| match rule {
+        RuleRef::Np(pi, r) => analysis.policies[pi]
             .rules(d)
             .and_then(|rs| rs.get(r))
-            .is_some_and(|rule| rule.ports.iter().flatten().any(|e| matches!(e.port, PortMatch::Named(_))))
+            .is_some_and(|rule| rule.ports.iter().flatten().any(|e| matches!(e.port, PortMatch::Named(_)))),
+        RuleRef::Tier(ti, r) => tiers::uses_named_port(&analysis.tiers.policies[ti].rules(d)[r]),
     };
-    let mask = |rules: &[(usize, usize)], d: Direction, other: usize| -> u64 {
+    let mask = |rules: &[RuleRef], d: Direction, other: usize| -> u64 {
         let mut m = 0u64;
-        for (bit, &(pi, r)) in rules.iter().enumerate() {
-            if matches[pi][dslot(d)][r].contains(other) {
+        for (bit, &rule) in rules.iter().enumerate() {
+            let hit = match rule {
+                RuleRef::Np(pi, r) => matches[pi][dslot(d)][r].contains(other),
+                RuleRef::Tier(ti, r) => tier_matches[ti][dslot(d)][r].contains(other),
+            };
+            if hit {
                 m |= 1 << bit;
             }
         }
         m
     };
-    let union_of = |rules: &[(usize, usize)], m: u64, d: Direction, dest: &Workload| -> PortSet {
-        let mut acc = PortSet::none();
-        for (bit, &(pi, r)) in rules.iter().enumerate() {
-            if m & (1 << bit) != 0
-                && let Some(rule) = analysis.policies[pi].rules(d).and_then(|rs| rs.get(r))
-            {
-                acc = acc.union(&Analysis::rule_ports(rule, Some(dest)));
+    // One side from the rules its mask says match: NetworkPolicy rules add up (when a NetworkPolicy selects
+    // the workload: `isolated`), tier rules decide in order.
+    let side_of = |rules: &[RuleRef], m: u64, d: Direction, isolated: bool, dest: &Workload| -> PortSet {
+        let mut np = isolated.then(PortSet::none);
+        let mut matched = Vec::new();
+        for (bit, &rule) in rules.iter().enumerate() {
+            if m & (1 << bit) == 0 {
+                continue;
+            }
+            match rule {
+                RuleRef::Np(pi, r) => {
+                    if let (Some(acc), Some(rule)) = (&mut np, analysis.policies[pi].rules(d).and_then(|rs| rs.get(r)))
+                    {
+                        *acc = acc.union(&Analysis::rule_ports(rule, Some(dest)));
+                    }
+                }
+                RuleRef::Tier(ti, r) => {
+                    let p = &analysis.tiers.policies[ti];
+                    let rule = &p.rules(d)[r];
+                    matched.push((p.tier, rule.action, tiers::rule_ports(rule, Some(dest))));
+                }
             }
         }
-        acc
+        tiers::decide(np, matched)
     };
     type Key = (usize, u64, usize, u64, usize);
     let mut cache: HashMap<Key, PortSet> = HashMap::new();
@@ -396,16 +485,12 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
                     .or_insert_with(|| {
                         let dest = &model.workloads[d];
                         // Isolation comes from being selected, even by a policy without rules.
-                        let e =
-                            (!analysis.selecting[s][1].is_empty()).then(|| union_of(er, me, Direction::Egress, dest));
-                        let i =
-                            (!analysis.selecting[d][0].is_empty()).then(|| union_of(ir, mi, Direction::Ingress, dest));
-                        match (e, i) {
-                            (None, None) => PortSet::all(),
-                            (Some(e), None) => e,
-                            (None, Some(i)) => i,
-                            (Some(e), Some(i)) => e.intersect(&i),
+                        let e = side_of(er, me, Direction::Egress, !analysis.selecting[s][1].is_empty(), dest);
+                        if e.is_empty() {
+                            return e;
                         }
+                        let i = side_of(ir, mi, Direction::Ingress, !analysis.selecting[d][0].is_empty(), dest);
+                        e.intersect(&i)
                     })
                     .clone()
             };
@@ -426,6 +511,12 @@ pub fn connlist(model: &Model) -> Vec<Connection> {
     out.into_iter().map(|(_, _, c)| c).collect()
 }
 
+/// What the list cannot take into account in these manifests (tier peers it does not analyse, tier policies
+/// whose order is undefined), one sentence each.
+pub fn warnings(model: &Model) -> Vec<String> {
+    TierLayer::new(model).warnings
+}
+
 /// The `txt` form: one `SRC => DST : CONN` line per connection.
 pub fn render_txt(conns: &[Connection]) -> String {
     conns.iter().map(|c| format!("{} => {} : {}\n", c.src, c.dst, c.conn)).collect()
@@ -437,18 +528,87 @@ mod tests {
     use palisade_engine::synth::{Shape, manifests};
     use palisade_engine::{Loaded, Origin, load::load_value};
 
-    /// The memoised pair computation equals asking each pair directly.
+    /// Admin and Baseline policies over the synthetic clusters' labels: every action, port numbers, ranges and
+    /// named ports, pods, namespaces and networks peers.
+    fn tier_policies(seed: u64) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let mut rng = palisade_engine::synth::Rng::new(seed);
+        let tiers = ["web", "api", "db", "cache"];
+        let teams = ["payments", "search", "ads", "identity", "infra", "growth"];
+        let mut out = Vec::new();
+        let peer = |rng: &mut palisade_engine::synth::Rng, egress: bool| match rng.below(if egress { 4 } else { 3 }) {
+            0 => json!({"namespaces": {"matchLabels": {"team": teams[rng.below(teams.len())]}}}),
+            1 => {
+                json!({"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tier": tiers[rng.below(4)]}}}})
+            }
+            2 => json!({"pods": {"namespaceSelector": {"matchLabels": {"env": "prod"}},
+                                 "podSelector": {"matchLabels": {"app": format!("app-{}", rng.below(40))}}}}),
+            _ => json!({"networks": [format!("{}.0.0.0/{}", 1 + rng.below(200), 8 + rng.below(16))]}),
+        };
+        let ports = |rng: &mut palisade_engine::synth::Rng| match rng.below(5) {
+            0 => serde_json::Value::Null,
+            1 => {
+                json!([{"portNumber": {"protocol": "TCP", "port": 8080}}, {"portNumber": {"protocol": "UDP", "port": 53}}])
+            }
+            2 => json!([{"namedPort": "http"}, {"namedPort": "metrics"}]),
+            3 => json!([{"portRange": {"protocol": "TCP", "start": 8000, "end": 9100}}]),
+            _ => json!([{"portNumber": {"protocol": "SCTP", "port": 9003}}, {"namedPort": "dns"}]),
+        };
+        let rule = |rng: &mut palisade_engine::synth::Rng, egress: bool, actions: &[&str]| {
+            let peers: Vec<_> = (0..1 + rng.below(2)).map(|_| peer(rng, egress)).collect();
+            let mut r = json!({"name": "r", "action": actions[rng.below(actions.len())]});
+            r[if egress { "to" } else { "from" }] = json!(peers);
+            let p = ports(rng);
+            if !p.is_null() {
+                r["ports"] = p;
+            }
+            r
+        };
+        for i in 0..6 {
+            let subject = if i % 2 == 0 {
+                let env = ["prod", "staging", "dev"][rng.below(3)];
+                json!({"namespaces": {"matchLabels": {"env": env}}})
+            } else {
+                json!({"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tier": tiers[rng.below(4)]}}}})
+            };
+            let actions = ["Allow", "Deny", "Pass"];
+            let ingress: Vec<_> = (0..rng.below(4)).map(|_| rule(&mut rng, false, &actions)).collect();
+            let egress: Vec<_> = (0..rng.below(4)).map(|_| rule(&mut rng, true, &actions)).collect();
+            out.push(json!({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+                "metadata": {"name": format!("anp-{i}")},
+                "spec": {"priority": rng.below(4), "subject": subject, "ingress": ingress, "egress": egress}}));
+        }
+        let ingress: Vec<_> = (0..3).map(|_| rule(&mut rng, false, &["Allow", "Deny"])).collect();
+        let egress: Vec<_> = (0..3).map(|_| rule(&mut rng, true, &["Allow", "Deny"])).collect();
+        out.push(json!({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
+            "metadata": {"name": "default"},
+            "spec": {"subject": {"namespaces": {}}, "ingress": ingress, "egress": egress}}));
+        out
+    }
+
+    /// The memoised pair computation equals asking each pair directly, with and without tier policies.
     #[test]
     fn memoised_list_equals_pairwise_answers() {
-        for seed in 1..4 {
+        for seed in 1..7 {
             let mut loaded = Loaded::default();
-            for (i, v) in manifests(Shape { pods: 150, policies: 60, seed }).into_iter().enumerate() {
+            let mut docs = manifests(Shape { pods: 150, policies: 60, seed });
+            if seed > 3 {
+                docs.extend(tier_policies(seed));
+            }
+            for (i, v) in docs.into_iter().enumerate() {
                 load_value(Origin { source: "s".into(), document: i + 1, item: None }, v, &mut loaded);
             }
+            assert_eq!(loaded.cluster_objects.len(), if seed > 3 { 7 } else { 0 }, "{:?}", loaded.errors);
             let model = Model::from_loaded(&loaded);
             let analysis = Analysis::new(&model);
             let listed: HashMap<(String, String), String> =
                 connlist(&model).into_iter().map(|c| ((c.src, c.dst), c.conn)).collect();
+            if seed > 3 {
+                let without = Model { tier_policies: Vec::new(), ..model.clone() };
+                let plain: HashMap<(String, String), String> =
+                    connlist(&without).into_iter().map(|c| ((c.src, c.dst), c.conn)).collect();
+                assert_ne!(listed, plain, "the tier policies change nothing: the test tests nothing");
+            }
             let mut expected = 0;
             for s in 0..model.workloads.len() {
                 for d in 0..model.workloads.len() {

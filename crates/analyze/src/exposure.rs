@@ -323,6 +323,12 @@ pub fn list(model: &Model, options: &Options) -> Listing {
         warnings.push("exposure analysis is off with both --focus-workload and --focus-workload-peer".to_owned());
         exposure = false;
     }
+    warnings.extend(crate::connlist::warnings(model));
+    if exposure && !model.tier_policies.is_empty() {
+        warnings.push(
+            "exposure analysis covers NetworkPolicies only: what AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies leave open is not in the exposure section (the connections above include them)".to_owned(),
+        );
+    }
     let by_name: HashMap<String, &Workload> = model.workloads.iter().map(|w| (w.to_string(), w)).collect();
     let is_focus = |name: &str| focus.is_empty() || by_name.get(name).is_some_and(|w| names_workload(focus, w));
     let is_peer = |name: &str| by_name.get(name).is_some_and(|w| names_workload(&peers, w));

@@ -12,6 +12,7 @@ pub mod model;
 pub mod ports;
 pub mod render;
 pub mod tierlint;
+mod tiers;
 
 pub use connlist::{Connection, connlist, render_txt};
 pub use model::{Model, Workload};

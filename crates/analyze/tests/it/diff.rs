@@ -1,4 +1,5 @@
-//! netpol-analyzer's own `diff` scenarios (`conformance/netpol-analyzer-diff/`): Palisade states the same
+//! netpol-analyzer's own `diff` scenarios (`conformance/netpol-analyzer-diff/`, and
+//! `conformance/netpol-analyzer-anp-diff/` with AdminNetworkPolicies and BaselineAdminNetworkPolicies): Palisade states the same
 //! facts, and its `txt` form is netpol-analyzer's `diff -o txt` byte for byte.
 
 use std::collections::BTreeSet;
@@ -18,13 +19,12 @@ fn facts_of(changes: &[Change]) -> BTreeSet<String> {
     facts_of_expected(&render_txt(changes))
 }
 
-#[test]
-fn all_netpol_analyzer_diff_scenarios_agree() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/netpol-analyzer-diff");
+/// Every scenario of a corpus folder whose diff disagrees with its `expected.txt`, and how many there are.
+fn disagreements(corpus: &str) -> (usize, Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance").join(corpus);
     let mut dirs: Vec<PathBuf> =
         std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
-    assert_eq!(dirs.len(), 6);
     let mut failed = Vec::new();
     for dir in &dirs {
         let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap().replace('\r', "");
@@ -41,5 +41,22 @@ fn all_netpol_analyzer_diff_scenarios_agree() {
             failed.push(format!("{name}: same facts, other text:\n{}", render_txt(&changes)));
         }
     }
-    assert!(failed.is_empty(), "{} of {} disagree:\n{}", failed.len(), dirs.len(), failed.join("\n"));
+    (dirs.len(), failed)
+}
+
+#[test]
+fn all_netpol_analyzer_diff_scenarios_agree() {
+    let (n, failed) = disagreements("netpol-analyzer-diff");
+    assert_eq!(n, 6);
+    assert!(failed.is_empty(), "{} of {n} disagree:\n{}", failed.len(), failed.join("\n"));
+}
+
+/// netpol-analyzer's diffs between AdminNetworkPolicy / BaselineAdminNetworkPolicy scenarios
+/// (`conformance/netpol-analyzer-anp-diff/`): rules swapped, a Pass sent on to a new BaselineAdminNetworkPolicy,
+/// a NetworkPolicy removed under a Pass.
+#[test]
+fn all_netpol_analyzer_admin_policy_diff_scenarios_agree() {
+    let (n, failed) = disagreements("netpol-analyzer-anp-diff");
+    assert_eq!(n, 16);
+    assert!(failed.is_empty(), "{} of {n} disagree:\n{}", failed.len(), failed.join("\n"));
 }

@@ -1,5 +1,5 @@
-//! The 42 netpol-analyzer scenarios of the conformance corpus (Palisade's list must equal theirs), its diff
-//! scenarios, and lint.
+//! The 42 netpol-analyzer scenarios of the conformance corpus and its 54 AdminNetworkPolicy /
+//! BaselineAdminNetworkPolicy scenarios (Palisade's list must equal theirs), its diff scenarios, and lint.
 
 mod diff;
 mod exposure;
@@ -36,9 +36,9 @@ pub fn load_dir(dir: &Path) -> Loaded {
     loaded
 }
 
-#[test]
-fn all_netpol_analyzer_scenarios_agree() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/netpol-analyzer");
+/// Every scenario folder of a corpus folder whose list disagrees with its `expected.txt`, and how many there are.
+fn disagreements(corpus: &str) -> (usize, Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance").join(corpus);
     let mut dirs: Vec<PathBuf> =
         std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
@@ -55,6 +55,20 @@ fn all_netpol_analyzer_scenarios_agree() {
             failed.push(format!("{}: missing {missing:?} extra {extra:?}", dir.file_name().unwrap().to_string_lossy()));
         }
     }
-    assert_eq!(dirs.len(), 42);
-    assert!(failed.is_empty(), "{} of {} disagree:\n{}", failed.len(), dirs.len(), failed.join("\n"));
+    (dirs.len(), failed)
+}
+
+#[test]
+fn all_netpol_analyzer_scenarios_agree() {
+    let (n, failed) = disagreements("netpol-analyzer");
+    assert_eq!(n, 42);
+    assert!(failed.is_empty(), "{} of {n} disagree:\n{}", failed.len(), failed.join("\n"));
+}
+
+/// netpol-analyzer's AdminNetworkPolicy / BaselineAdminNetworkPolicy scenarios (`conformance/netpol-analyzer-anp/`).
+#[test]
+fn all_netpol_analyzer_admin_policy_scenarios_agree() {
+    let (n, failed) = disagreements("netpol-analyzer-anp");
+    assert_eq!(n, 54);
+    assert!(failed.is_empty(), "{} of {n} disagree:\n{}", failed.len(), failed.join("\n"));
 }
