@@ -12,6 +12,7 @@ pub mod model;
 pub mod ports;
 pub mod render;
 pub mod tierlint;
+pub mod tierreach;
 mod tiers;
 
 pub use connlist::{Connection, connlist, render_txt};

@@ -113,7 +113,8 @@ pub const DEFAULT_POLICY_TYPES: Check = Check {
     summary: "policyTypes is omitted, so the directions come from the default",
 };
 
-pub const ALL_CHECKS: [Check; 12] = [
+/// The NetworkPolicy checks.
+pub const NETWORKPOLICY_CHECKS: [Check; 12] = [
     SEPARATE_PEERS,
     COMBINED_PEER,
     EGRESS_WITHOUT_DNS,
@@ -127,6 +128,28 @@ pub const ALL_CHECKS: [Check; 12] = [
     IPBLOCK_COVERS_PODS,
     DEFAULT_POLICY_TYPES,
 ];
+
+/// Every check `lint` runs, in ID order: the NetworkPolicy checks, then the tier checks
+/// ([`crate::tierlint::TIER_CHECKS`]).
+pub const ALL_CHECKS: [Check; 20] = {
+    let mut all = [SEPARATE_PEERS; 20];
+    let mut i = 0;
+    while i < NETWORKPOLICY_CHECKS.len() {
+        all[i] = NETWORKPOLICY_CHECKS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < crate::tierlint::TIER_CHECKS.len() {
+        all[i + j] = crate::tierlint::TIER_CHECKS[j];
+        j += 1;
+    }
+    all
+};
+
+/// The check with this ID (`PAL007`) or name (`shadowed-rule`), in any case.
+pub fn check_named(s: &str) -> Option<Check> {
+    ALL_CHECKS.into_iter().find(|c| c.id.eq_ignore_ascii_case(s) || c.name.eq_ignore_ascii_case(s))
+}
 
 /// Where a finding points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

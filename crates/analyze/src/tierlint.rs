@@ -1,6 +1,7 @@
 //! Findings about ClusterNetworkPolicies (and the v1alpha1 AdminNetworkPolicy / BaselineAdminNetworkPolicy):
 //! equal priorities over the same workloads, rules shadowed by an earlier rule of the same policy,
-//! `domainNames` outside Accept and not enforced, named ports with address peers, a Pass with nothing below.
+//! `domainNames` outside Accept and not enforced, named ports with address peers, a Pass with nothing below;
+//! and rules the tiers make unreachable ([`crate::tierreach`]).
 
 use palisade_engine::cnp::lower::{LoweredPolicy, TierPeer, TierPort, TierRule};
 use palisade_engine::cnp::{Action, ClusterObject, Tier};
@@ -48,13 +49,15 @@ pub const DOMAIN_NAMES_NOT_ENFORCED: Check = Check {
     summary: "Palisade does not resolve domainNames yet: such a peer matches nothing",
 };
 
-pub const TIER_CHECKS: [Check; 6] = [
+pub const TIER_CHECKS: [Check; 8] = [
     EQUAL_PRIORITY_OVERLAP,
     TIER_RULE_SHADOWED,
     DOMAIN_NAMES_OUTSIDE_ACCEPT,
     NAMED_PORT_WITH_ADDRESSES,
     PASS_WITH_NOTHING_BELOW,
     DOMAIN_NAMES_NOT_ENFORCED,
+    crate::tierreach::TIER_RULE_UNREACHABLE,
+    crate::tierreach::NETWORKPOLICY_RULE_DENIED_BY_ADMIN,
 ];
 
 fn finding(check: Check, origin: &Origin, p: &LoweredPolicy, field: String, message: String, fix: String) -> Finding {
@@ -219,6 +222,7 @@ pub fn lint_tiers(model: &Model) -> Vec<Finding> {
             }
         }
     }
+    out.extend(crate::tierreach::lint_reach(model));
     out
 }
 

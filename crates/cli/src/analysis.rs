@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use palisade_analyze::exposure::{self, Options};
 use palisade_analyze::lint::{Location, Severity};
-use palisade_analyze::{Model, diff as diffs, lint as lints, render};
+use palisade_analyze::{Model, connlist, diff as diffs, lint as lints, render};
 
 use crate::commands::{DiffFormat, LintFormat, ListFormat};
 use crate::input;
@@ -62,9 +62,34 @@ fn line_of(loc: &Location) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-pub fn lint(files: &[PathBuf], output: LintFormat) -> Result<ExitCode> {
-    let (m, unreadable) = model(files)?;
-    let findings = lints::lint(&m);
+/// What `lint` runs, and how it prints.
+pub struct LintArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub output: LintFormat,
+    /// Checks to skip, by ID or name.
+    pub disable: &'a [String],
+    pub list_checks: bool,
+}
+
+pub fn lint(args: LintArgs<'_>) -> Result<ExitCode> {
+    let mut disabled = Vec::new();
+    for name in args.disable.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match lints::check_named(name) {
+            Some(c) => disabled.push(c.id),
+            None => anyhow::bail!("--disable {name}: no such check (palisade lint --list-checks lists them)"),
+        }
+    }
+    if args.list_checks {
+        let mut out = std::io::stdout().lock();
+        for c in lints::ALL_CHECKS {
+            let off = if disabled.contains(&c.id) { " (disabled)" } else { "" };
+            writeln!(out, "{} {:<7} {}{off}: {}", c.id, c.severity.to_string(), c.name, c.summary)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (m, unreadable) = model(args.files)?;
+    let output = args.output;
+    let findings: Vec<_> = lints::lint(&m).into_iter().filter(|f| !disabled.contains(&f.id)).collect();
     let text = match output {
         LintFormat::Text => render::lint_text(&findings),
         LintFormat::Json => render::lint_json(&findings),
@@ -80,6 +105,9 @@ pub fn lint(files: &[PathBuf], output: LintFormat) -> Result<ExitCode> {
 pub fn diff(old: &Path, new: &Path, output: DiffFormat) -> Result<ExitCode> {
     let (a, old_unreadable) = model(&[old.to_owned()])?;
     let (b, new_unreadable) = model(&[new.to_owned()])?;
+    for w in connlist::warnings(&a).iter().chain(&connlist::warnings(&b)) {
+        eprintln!("warning: {w}");
+    }
     let changes = diffs::diff_models(&a, &b);
     let text = match output {
         DiffFormat::Text => diffs::render_text(&changes),

@@ -183,10 +183,16 @@ pub enum Command {
     },
     /// Findings about policies people get wrong: exit 1 when one is a warning or worse.
     Lint {
-        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        #[arg(short = 'f', long = "filename", required_unless_present = "list_checks", num_args = 1..)]
         files: Vec<PathBuf>,
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: LintFormat,
+        /// Skip a check (its ID such as PAL107, or its name); repeat or separate with commas.
+        #[arg(long = "disable", value_name = "CHECK", value_delimiter = ',')]
+        disable: Vec<String>,
+        /// Print every check (ID, severity, name, what it finds) and exit.
+        #[arg(long)]
+        list_checks: bool,
     },
     /// Connections added, removed and changed between two versions of the manifests: exit 1 if any, 2 when a
     /// document could not be read.
@@ -256,7 +262,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 options: palisade_analyze::exposure::Options { exposure, focus_workloads, focus_peers },
             })
         }
-        Command::Lint { files, output } => crate::analysis::lint(&files, output),
+        Command::Lint { files, output, disable, list_checks } => {
+            crate::analysis::lint(crate::analysis::LintArgs { files: &files, output, disable: &disable, list_checks })
+        }
         Command::Diff { old, new, output } => crate::analysis::diff(&old, &new, output),
         Command::Conformance { paths, live: false, .. } => conformance(&paths),
         Command::Conformance { paths, live: true, nodes } => crate::sandbox::conformance_live(&paths, nodes),

@@ -17,6 +17,30 @@ fn list_matches_netpol_analyzer_on_online_boutique() {
     assert_eq!(stdout(&o).trim_end(), expected.trim_end());
 }
 
+const ANP_BANP: &str = "conformance/netpol-analyzer-anp/anp_banp_blog_demo";
+
+#[test]
+fn list_matches_netpol_analyzer_with_admin_and_baseline_policies() {
+    let o = palisade(&["list", "-f", ANP_BANP]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected =
+        std::fs::read_to_string(format!("{}/../../{ANP_BANP}/expected.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(stdout(&o).trim_end(), expected.trim_end());
+    // What list cannot analyse is said on stderr, the rest still listed.
+    let nodes = palisade(&["list", "-f", "conformance/netpol-analyzer-anp/anp_and_banp_using_networks_and_nodes_test"]);
+    assert_eq!(nodes.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&nodes.stderr).contains("spec.egress[0].to[0]: the nodes peer is not analysed"));
+}
+
+#[test]
+fn diff_matches_netpol_analyzer_when_a_pass_reaches_a_new_baseline_policy() {
+    let dir = "conformance/netpol-analyzer-anp-diff/anp_test_4_with_priority_chang_pass_to_banp_and_anp_test_4";
+    let o = palisade(&["diff", &format!("{dir}/old"), &format!("{dir}/new"), "-o", "txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    let expected = std::fs::read_to_string(format!("{}/../../{dir}/expected.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(stdout(&o), expected, "netpol-analyzer's diff -o txt, byte for byte");
+}
+
 #[test]
 fn list_renders_json_dot_and_a_self_contained_page() {
     let json = palisade(&["list", "-f", "examples/test-network-policy.yaml", "-o", "json"]);
@@ -44,7 +68,25 @@ fn lint_exits_1_on_warnings_and_speaks_sarif() {
     let r = &v["runs"][0]["results"][0];
     assert_eq!(r["ruleId"], "PAL001");
     assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startLine"], 132);
-    assert_eq!(v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), 12);
+    let rules: Vec<&str> =
+        v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(rules.len(), 20, "every check, the tier checks included: {rules:?}");
+    assert!(rules.contains(&"PAL101") && rules.contains(&"PAL107") && rules.contains(&"PAL108"), "{rules:?}");
+}
+
+#[test]
+fn lint_lists_its_checks_and_disables_them_by_id_or_name() {
+    let list = palisade(&["lint", "--list-checks"]);
+    assert_eq!(list.status.code(), Some(0));
+    insta::assert_snapshot!("lint-checks", stdout(&list));
+    let o = palisade(&["lint", "-f", "examples/test-network-policy.yaml", "--disable", "PAL001,policy-types-omitted"]);
+    assert!(!stdout(&o).contains("PAL001") && !stdout(&o).contains("PAL012"), "{}", stdout(&o));
+    let sarif = palisade(&["lint", "-f", "examples/test-network-policy.yaml", "-o", "sarif", "--disable", "pal001"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&sarif)).unwrap();
+    assert!(v["runs"][0]["results"].as_array().unwrap().iter().all(|r| r["ruleId"] != "PAL001"));
+    let bad = palisade(&["lint", "-f", "examples/test-network-policy.yaml", "--disable", "PAL999"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--disable PAL999: no such check"));
 }
 
 #[test]
