@@ -282,8 +282,13 @@ pub fn decode_datagram(datagram: &[u8], received: SystemTime) -> Vec<Result<Even
         .collect()
 }
 
-/// Encodes a logged packet as the kernel would send it (tests, benchmarks, fuzz seeds).
-pub fn encode_packet(packet: &LoggedPacket, family: NetfilterProtoFamily) -> Vec<u8> {
+/// Encodes a logged packet as the kernel would send it (tests, benchmarks, fuzz seeds); the netfilter
+/// header's family follows the payload's IP version.
+pub fn encode_packet(packet: &LoggedPacket) -> Vec<u8> {
+    let family = match packet.payload.as_deref().and_then(|p| p.first()).map(|b| b >> 4) {
+        Some(6) => NetfilterProtoFamily::IPv6,
+        _ => NetfilterProtoFamily::IPv4,
+    };
     let mut nlas = Vec::new();
     if let Some(t) = packet.timestamp {
         let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -382,7 +387,7 @@ mod tests {
         let mut p = logged(3, "pal1 D 9c1e04aa", syn());
         p.timestamp = Some(t);
         p.in_ifindex = Some(4);
-        let bytes = encode_packet(&p, NetfilterProtoFamily::IPv4);
+        let bytes = encode_packet(&p);
         assert_eq!(messages(&bytes).collect::<Vec<_>>(), vec![Ok(NlMessage::Packet(p.clone()))]);
         let received = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let events = decode_datagram(&bytes, received);
@@ -398,7 +403,7 @@ mod tests {
     #[test]
     fn without_a_kernel_timestamp_the_receive_time_is_used() {
         let received = SystemTime::UNIX_EPOCH + Duration::from_secs(42);
-        let bytes = encode_packet(&logged(0, "pal1 A 00000001", syn()), NetfilterProtoFamily::IPv4);
+        let bytes = encode_packet(&logged(0, "pal1 A 00000001", syn()));
         let e = decode_datagram(&bytes, received).remove(0).unwrap();
         assert_eq!((e.time, e.kernel_time), (received, false));
     }
@@ -407,7 +412,7 @@ mod tests {
     fn a_batch_is_every_message_in_order_and_its_done_is_skipped() {
         let mut datagram = Vec::new();
         for seq in 0..3 {
-            datagram.extend(encode_packet(&logged(seq, "pal1 S 00000002", syn()), NetfilterProtoFamily::IPv4));
+            datagram.extend(encode_packet(&logged(seq, "pal1 S 00000002", syn())));
         }
         // NLMSG_DONE ends a multipart batch.
         datagram.extend_from_slice(&[20, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -439,7 +444,7 @@ mod tests {
             ),
         ];
         for (p, message) in cases {
-            let bytes = encode_packet(&p, NetfilterProtoFamily::IPv4);
+            let bytes = encode_packet(&p);
             let [Err(DecodeError::Event { group: 5, seq: Some(9), error })] =
                 &decode_datagram(&bytes, SystemTime::UNIX_EPOCH)[..]
             else {
@@ -451,7 +456,7 @@ mod tests {
 
     #[test]
     fn malformed_netlink_is_an_error_not_a_panic() {
-        let good = encode_packet(&logged(1, "pal1 D 00000001", syn()), NetfilterProtoFamily::IPv4);
+        let good = encode_packet(&logged(1, "pal1 D 00000001", syn()));
         // Length field larger than the datagram.
         let mut long = good.clone();
         long[0] = 255;

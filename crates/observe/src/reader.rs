@@ -518,7 +518,6 @@ mod tests {
     #[test]
     fn decoding_counts_loss_and_errors_by_class() {
         use crate::nflog::{LoggedPacket, encode_packet};
-        use netlink_packet_netfilter::NetfilterProtoFamily;
         let payload = crate::packet::build::ipv4(
             [10, 0, 0, 1].into(),
             [10, 0, 0, 2].into(),
@@ -526,16 +525,13 @@ mod tests {
             &crate::packet::build::udp(1, 2, b""),
         );
         let packet = |seq: u32, prefix: &str, payload: &[u8]| {
-            encode_packet(
-                &LoggedPacket {
-                    group: 5,
-                    seq: Some(seq),
-                    prefix: Some(prefix.into()),
-                    payload: Some(payload.to_vec()),
-                    ..LoggedPacket::default()
-                },
-                NetfilterProtoFamily::IPv4,
-            )
+            encode_packet(&LoggedPacket {
+                group: 5,
+                seq: Some(seq),
+                prefix: Some(prefix.into()),
+                payload: Some(payload.to_vec()),
+                ..LoggedPacket::default()
+            })
         };
         let mut datagram = Vec::new();
         datagram.extend(packet(0, "pal1 D 00000001", &payload));
