@@ -10,8 +10,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Resolves pod addresses to interface names.
 pub trait Interfaces {
-    /// Called once per reconcile, before lookups: refresh what the lookups read.
-    fn refresh(&mut self) {}
+    /// Called before lookups: refresh what the lookups read. Returns whether any answer may have changed
+    /// since the previous refresh (a pod whose interface was not found is looked up again only then).
+    fn refresh(&mut self) -> bool {
+        false
+    }
     fn interface_of(&self, ip: IpAddr) -> Option<String>;
     /// Pod address ranges the network plugin's interfaces reveal (the subnet of a bridge such as flannel's
     /// `cni0`).
@@ -94,15 +97,19 @@ impl RouteTable {
 }
 
 impl Interfaces for RouteTable {
-    fn refresh(&mut self) {
+    fn refresh(&mut self) -> bool {
         let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
         let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-        self.routes = Self::parse(&v4, &v6);
-        self.bridged = connected_subnets(&v4, &v6)
+        let routes = Self::parse(&v4, &v6);
+        let bridged: Vec<ipnet::IpNet> = connected_subnets(&v4, &v6)
             .into_iter()
             .filter(|(ifname, _)| std::path::Path::new("/sys/class/net").join(ifname).join("bridge").exists())
             .map(|(_, n)| n)
             .collect();
+        let changed = routes != self.routes || bridged != self.bridged;
+        self.routes = routes;
+        self.bridged = bridged;
+        changed
     }
 
     fn interface_of(&self, ip: IpAddr) -> Option<String> {

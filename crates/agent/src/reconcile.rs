@@ -327,9 +327,10 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             .filter(|k| self.local.contains(*k) || self.node_seen.interfaces.contains_key(*k))
             .cloned()
             .collect();
-        look.extend(self.unresolved.iter().cloned());
-        if !look.is_empty() {
-            self.interfaces.refresh();
+        // A pod whose interface was not found can only find it when the routes changed (or when the pod did,
+        // and then it is in the changes already).
+        if (!look.is_empty() || !self.unresolved.is_empty()) && self.interfaces.refresh() {
+            look.extend(self.unresolved.iter().cloned());
         }
         let mut moved = BTreeSet::new();
         for k in look {
@@ -575,7 +576,7 @@ spec:
         }
     }
 
-    fn listed(a: &mut TestAgent, text: &str) {
+    fn listed<I: Interfaces>(a: &mut Agent<NftDataplane<Recorder, Recorder>, I>, text: &str) {
         let all = objects(text);
         for kind in KINDS {
             let objects = all.iter().filter(|o| o.kind_of() == kind).cloned().collect();
@@ -583,7 +584,7 @@ spec:
         }
     }
 
-    fn scripts(a: &TestAgent) -> &[String] {
+    fn scripts<I: Interfaces>(a: &Agent<NftDataplane<Recorder, Recorder>, I>) -> &[String] {
         &a.dataplane().nft.scripts
     }
 
@@ -702,5 +703,61 @@ spec:
         listed(&mut a, CLUSTER);
         assert!(!a.handle(Event::now(Change::Invalid { message: "x.yaml#1: bad".into() })));
         assert_eq!(a.metrics.invalid_objects.get(), 1);
+    }
+
+    /// A routing table a test changes, counting lookups.
+    #[derive(Clone, Default)]
+    struct Routes(Arc<std::sync::Mutex<RoutesState>>);
+
+    #[derive(Default)]
+    struct RoutesState {
+        table: BTreeMap<std::net::IpAddr, String>,
+        changed: bool,
+        lookups: usize,
+    }
+
+    impl Interfaces for Routes {
+        fn refresh(&mut self) -> bool {
+            std::mem::take(&mut self.0.lock().unwrap().changed)
+        }
+
+        fn interface_of(&self, ip: std::net::IpAddr) -> Option<String> {
+            let mut s = self.0.lock().unwrap();
+            s.lookups += 1;
+            s.table.get(&ip).cloned()
+        }
+    }
+
+    /// A local pod whose route is not there yet is looked up again when the routes change, not on every
+    /// change of the cluster (at 100,000 pods that was 12,500 lookups per change).
+    #[test]
+    fn a_pod_without_a_route_is_looked_up_again_only_when_routes_change() {
+        let routes = Routes::default();
+        let mut a = Agent::new(
+            "n1",
+            "palisade",
+            NftDataplane::new(Recorder::default(), Recorder::default()),
+            routes.clone(),
+            Arc::default(),
+        );
+        listed(&mut a, &format!("{CLUSTER}---{POLICY}"));
+        a.reconcile(false).unwrap().unwrap();
+        assert!(!scripts(&a)[0].contains("\"cali1\""), "no route yet");
+        let lookups = routes.0.lock().unwrap().lookups;
+
+        // A change elsewhere, routes unchanged: web is not looked up.
+        a.handle(Event::now(Change::Apply(objects(&CLUSTER.replace("app: client", "app: other")).remove(1))));
+        a.reconcile(false).unwrap().unwrap();
+        assert_eq!(routes.0.lock().unwrap().lookups, lookups, "nothing local changed and the routes did not");
+
+        // Its route appears: the next sync finds it.
+        {
+            let mut s = routes.0.lock().unwrap();
+            s.table.insert("10.244.1.5".parse().unwrap(), "cali1".into());
+            s.changed = true;
+        }
+        a.handle(Event::now(Change::Apply(objects(&CLUSTER.replace("app: client", "app: third")).remove(1))));
+        a.reconcile(false).unwrap().unwrap();
+        assert!(scripts(&a).last().unwrap().contains("\"cali1\" . 10.244.1.5"), "{}", scripts(&a).last().unwrap());
     }
 }

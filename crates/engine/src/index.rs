@@ -758,6 +758,12 @@ impl Index {
         self.tiers = tiers;
     }
 
+    /// Replaces every tier policy and Node at once (one resolution).
+    pub fn set_tiers(&mut self, policies: Vec<crate::cnp::TierPolicy>, nodes: Vec<NodeFacts>) {
+        self.tiers = Tiers::new(policies, nodes);
+        self.refresh_tiers();
+    }
+
     /// Adds or replaces a ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy or Node, as a
     /// rebuild would.
     pub fn apply_cluster_object(&mut self, o: &ClusterObject) {

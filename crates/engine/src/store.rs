@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use crate::Index;
+use crate::cnp::lower::NodeFacts;
+use crate::cnp::{ClusterKind, ClusterObject, TierPolicy};
 use crate::model::{Cluster, Kind, Labels, NAMESPACE_NAME_LABEL, Object, ObjectKey, PodFacts};
 
 /// What the store keeps of a Pod.
@@ -36,11 +38,31 @@ pub struct Changes {
     pub pods: BTreeMap<ObjectKey, Vec<std::net::IpAddr>>,
     /// NetworkPolicies added, edited or deleted.
     pub policies: std::collections::BTreeSet<ObjectKey>,
+    /// A tier policy (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) or a Node's
+    /// labels or addresses changed: what the tiers resolve to may have changed anywhere.
+    pub tiers: bool,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.pods.is_empty() && self.policies.is_empty()
+        self.pods.is_empty() && self.policies.is_empty() && !self.tiers
+    }
+}
+
+/// What the store keeps of a cluster-scoped object: a tier policy as written, a Node as the `nodes` peer
+/// sees it (so its heartbeats change nothing).
+#[derive(Debug, Clone, PartialEq)]
+enum StoredClusterObject {
+    Policy(TierPolicy),
+    Node(NodeFacts),
+}
+
+impl StoredClusterObject {
+    fn of(o: &ClusterObject) -> Self {
+        match o {
+            ClusterObject::Node(n) => StoredClusterObject::Node(NodeFacts::of(n)),
+            _ => StoredClusterObject::Policy(o.as_policy().expect("not a Node")),
+        }
     }
 }
 
@@ -51,6 +73,8 @@ pub struct Store {
     namespaces: BTreeMap<String, Labels>,
     pods: BTreeMap<ObjectKey, StoredPod>,
     policies: BTreeMap<ObjectKey, NetworkPolicy>,
+    /// Tier policies and Nodes.
+    cluster: BTreeMap<(ClusterKind, String), StoredClusterObject>,
     /// Pods and policies per namespace that holds any, and how many of those namespaces are not declared:
     /// kept as objects come and go so counting namespaces costs nothing per sync.
     in_namespace: BTreeMap<String, usize>,
@@ -77,7 +101,71 @@ impl Store {
         for (_, p) in cluster.policies() {
             s.apply(Object::NetworkPolicy(p.clone()));
         }
+        for o in cluster.cluster_objects() {
+            s.apply_cluster(o);
+        }
         s
+    }
+
+    /// The tier policies, in (kind, name) order.
+    pub fn tier_policies(&self) -> impl Iterator<Item = &TierPolicy> {
+        self.cluster.values().filter_map(|o| match o {
+            StoredClusterObject::Policy(p) => Some(p),
+            StoredClusterObject::Node(_) => None,
+        })
+    }
+
+    /// The number of tier policies and Nodes of each kind.
+    pub fn cluster_count(&self, kind: ClusterKind) -> usize {
+        self.cluster.keys().filter(|(k, _)| *k == kind).count()
+    }
+
+    /// Creates or replaces a tier policy or Node. Returns `false` when nothing the engine keeps changed (a
+    /// Node's status heartbeat, say).
+    pub fn apply_cluster(&mut self, o: &ClusterObject) -> bool {
+        let key = (o.kind(), o.name().to_owned());
+        let stored = StoredClusterObject::of(o);
+        if self.cluster.get(&key) == Some(&stored) {
+            return false;
+        }
+        self.cluster.insert(key, stored);
+        self.changes.tiers = true;
+        if let Some(index) = self.index.as_mut() {
+            index.apply_cluster_object(o);
+        }
+        true
+    }
+
+    /// Deletes a tier policy or Node. Returns whether it existed.
+    pub fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> bool {
+        if self.cluster.remove(&(kind, name.to_owned())).is_none() {
+            return false;
+        }
+        self.changes.tiers = true;
+        if let Some(index) = self.index.as_mut() {
+            index.delete_cluster_object(kind, name);
+        }
+        true
+    }
+
+    /// Makes the objects of a cluster-scoped kind exactly `objects` (a re-list). Returns whether anything
+    /// changed.
+    pub fn replace_cluster_kind(&mut self, kind: ClusterKind, objects: &[ClusterObject]) -> bool {
+        let keep: std::collections::BTreeSet<&str> = objects.iter().map(ClusterObject::name).collect();
+        let gone: Vec<String> = self
+            .cluster
+            .keys()
+            .filter(|(k, n)| *k == kind && !keep.contains(n.as_str()))
+            .map(|(_, n)| n.clone())
+            .collect();
+        let mut changed = false;
+        for name in gone {
+            changed |= self.delete_cluster(kind, &name);
+        }
+        for o in objects.iter().filter(|o| o.kind() == kind) {
+            changed |= self.apply_cluster(o);
+        }
+        changed
     }
 
     pub fn pods(&self) -> impl Iterator<Item = (&ObjectKey, &StoredPod)> {
@@ -341,7 +429,15 @@ impl Store {
             Some(index) => index,
             None => {
                 let pods = self.pods.iter().map(|(k, p)| (k.clone(), p.facts.clone()));
-                Index::build_parts(self.namespaces(), pods, self.policies.values())
+                let mut index = Index::build_parts(self.namespaces(), pods, self.policies.values());
+                if !self.cluster.is_empty() {
+                    let nodes = self.cluster.values().filter_map(|o| match o {
+                        StoredClusterObject::Node(n) => Some(n.clone()),
+                        StoredClusterObject::Policy(_) => None,
+                    });
+                    index.set_tiers(self.tier_policies().cloned().collect(), nodes.collect());
+                }
+                index
             }
         };
         self.index.insert(index)
@@ -389,6 +485,66 @@ spec:
             family: crate::IpFamily::V4,
         };
         s.index().decide(&c).expect("pods exist").allowed
+    }
+
+    const DENY_A_TO_B: &str = "
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-a}
+spec:
+  tier: Admin
+  priority: 5
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: b}}}}
+  ingress: [{action: Deny, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: a}}}}]}]
+";
+
+    const NODE: &str = "
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {zone: a}}
+status: {addresses: [{type: InternalIP, address: 172.18.0.2}], conditions: [{type: Ready, status: 'True'}]}
+";
+
+    fn cluster_objects(text: &str) -> Vec<ClusterObject> {
+        let l = load_str("t.yaml", text);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        l.cluster_objects.into_iter().map(|o| o.value).collect()
+    }
+
+    /// Tier policies and Nodes change the kept index in place, as a rebuild would, and are recorded as a
+    /// change of the tiers; a Node's heartbeat is no change.
+    #[test]
+    fn tier_policies_and_nodes_update_the_index_in_place() {
+        let mut s = Store::new();
+        for o in objects(BASE) {
+            s.apply(o);
+        }
+        assert!(allowed(&mut s));
+        s.take_changes();
+        let deny = cluster_objects(DENY_A_TO_B).remove(0);
+        assert!(s.apply_cluster(&deny));
+        assert!(!s.needs_rebuild());
+        assert!(s.take_changes().tiers);
+        assert!(!allowed(&mut s), "the Admin tier denies before the NetworkPolicy admits");
+        assert!(!s.apply_cluster(&deny), "the same policy again is no change");
+
+        let node = cluster_objects(NODE).remove(0);
+        assert!(s.apply_cluster(&node));
+        let heartbeat = cluster_objects(&NODE.replace("status: 'True'", "status: 'False'")).remove(0);
+        assert!(!s.apply_cluster(&heartbeat), "only labels and addresses count");
+        assert!(s.apply_cluster(&cluster_objects(&NODE.replace("zone: a", "zone: b")).remove(0)));
+
+        // A namespace deleted drops the index: the rebuild keeps the tiers.
+        s.apply(objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}").remove(0));
+        s.delete(Kind::Namespace, "", "gone");
+        assert!(s.needs_rebuild());
+        assert!(!allowed(&mut s), "the rebuilt index has the tier policy");
+        assert_eq!(s.cluster_count(ClusterKind::ClusterNetworkPolicy), 1);
+
+        assert!(s.replace_cluster_kind(ClusterKind::ClusterNetworkPolicy, &[]));
+        assert!(s.take_changes().tiers);
+        assert!(allowed(&mut s));
+        assert!(!s.delete_cluster(ClusterKind::ClusterNetworkPolicy, "deny-a"), "already gone");
     }
 
     #[test]
