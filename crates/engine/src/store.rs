@@ -53,7 +53,7 @@ impl Changes {
 /// sees it (so its heartbeats change nothing).
 #[derive(Debug, Clone, PartialEq)]
 enum StoredClusterObject {
-    Policy(TierPolicy),
+    Policy(Box<TierPolicy>),
     Node(NodeFacts),
 }
 
@@ -61,7 +61,7 @@ impl StoredClusterObject {
     fn of(o: &ClusterObject) -> Self {
         match o {
             ClusterObject::Node(n) => StoredClusterObject::Node(NodeFacts::of(n)),
-            _ => StoredClusterObject::Policy(o.as_policy().expect("not a Node")),
+            _ => StoredClusterObject::Policy(Box::new(o.as_policy().expect("not a Node"))),
         }
     }
 }
@@ -110,7 +110,7 @@ impl Store {
     /// The tier policies, in (kind, name) order.
     pub fn tier_policies(&self) -> impl Iterator<Item = &TierPolicy> {
         self.cluster.values().filter_map(|o| match o {
-            StoredClusterObject::Policy(p) => Some(p),
+            StoredClusterObject::Policy(p) => Some(p.as_ref()),
             StoredClusterObject::Node(_) => None,
         })
     }
