@@ -13,15 +13,20 @@
 //! * [`packet`]: the 5-tuple from the logged packet's headers (IPv4, IPv6 with extension headers, TCP, UDP,
 //!   SCTP, ICMP).
 //! * [`seq`]: exact loss from gaps in the per-group sequence numbers.
-//! * [`record`], [`aggregate`], [`ring`]: the §4.3 record, the folding of events into records, the ring.
+//! * [`record`], [`aggregate`], [`ring`]: the §4.3 record, the folding of events into records, the ring;
+//!   [`observer`] wires them to the agent's [`Attribute`] join.
 //! * [`reader`]: the only part that does I/O: the netlink socket and the reader thread.
 //!
-//! Invariant: everything but [`reader`] is pure (no sockets, clock, threads or logging; the caller passes
+//! * [`bench`]: userspace throughput on synthetic datagrams.
+//!
+//! Invariant: everything but [`reader`] and [`bench`] is pure (no sockets, clock, threads or logging; the caller passes
 //! times in), and decoding never panics on any input: every malformed message, unknown prefix or short
 //! payload is an error value that the reader counts (property test and the `nflog_decode` fuzz target).
 
 pub mod aggregate;
+pub mod bench;
 pub mod nflog;
+pub mod observer;
 pub mod packet;
 pub mod prefix;
 pub mod reader;
@@ -31,6 +36,7 @@ pub mod seq;
 
 pub use aggregate::{Aggregator, AggregatorConfig, FlowKey};
 pub use nflog::{DecodeError, Event, EventError, NflogConfig, decode_datagram};
+pub use observer::Observer;
 pub use packet::{Family, L4, Packet, Protocol};
 pub use prefix::{Kind, Prefix, PrefixError};
 pub use reader::{Reader, ReaderConfig, ReaderError, ReaderStats};

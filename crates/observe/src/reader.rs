@@ -83,7 +83,9 @@ pub struct ReaderStats {
     pub events: u64,
     /// Events per kind, in [`Kind::ALL`] order (D, S, I, A, U).
     pub events_by_kind: [u64; 5],
-    /// Packets the kernel logged that never arrived: gaps in the group's sequence numbers, exact.
+    /// Packets the kernel logged that never arrived: gaps in the group's sequence numbers, exact. (A
+    /// message too malformed to read its number from would count here too, besides `netlink_errors`; the
+    /// kernel sends none.)
     pub lost: u64,
     /// Events dropped because the consumer fell behind (the oldest queued go first).
     pub dropped: u64,
@@ -227,11 +229,11 @@ impl NflogSocket {
         let mut socket = Socket::new(NETLINK_NETFILTER).map_err(ReaderError::Socket)?;
         socket.bind_auto().map_err(ReaderError::Socket)?;
         let rcvbuf_forced =
-            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &config.rcvbuf).is_ok() || {
-                let size = libc_int(config.rcvbuf);
-                let _ = socket.set_rx_buf_sz(size);
-                false
-            };
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &config.rcvbuf).is_ok();
+        if !rcvbuf_forced {
+            // Without CAP_NET_ADMIN: as much as `rmem_max` allows.
+            let _ = socket.set_rx_buf_sz(libc_int(config.rcvbuf));
+        }
         let mut s = NflogSocket {
             socket,
             group,
@@ -383,6 +385,7 @@ fn libc_int(n: usize) -> nix::libc::c_int {
 /// The reader thread and the queue it fills.
 pub struct Reader {
     group: u16,
+    rcvbuf_forced: bool,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), ReaderError>>>,
     queue: Arc<EventQueue>,
@@ -391,14 +394,14 @@ pub struct Reader {
 
 impl Reader {
     /// Opens and binds the socket in the calling thread's namespace, then starts the reader thread.
-    pub fn start(config: ReaderConfig) -> Result<Reader, ReaderError> {
-        let socket = NflogSocket::open(&config)?;
-        Reader::with_socket(socket, &config)
+    pub fn start(config: &ReaderConfig) -> Result<Reader, ReaderError> {
+        let socket = NflogSocket::open(config)?;
+        Reader::with_socket(socket, config)
     }
 
     /// Starts the reader thread on a socket already open (in whatever namespace it was opened).
     pub fn with_socket(mut socket: NflogSocket, config: &ReaderConfig) -> Result<Reader, ReaderError> {
-        let group = socket.group;
+        let (group, rcvbuf_forced) = (socket.group, socket.rcvbuf_forced);
         let stop = Arc::new(AtomicBool::new(false));
         let queue = Arc::new(EventQueue::new(config.queue));
         let counters = Arc::new(Counters::default());
@@ -419,11 +422,16 @@ impl Reader {
                 }
             })
             .map_err(ReaderError::Thread)?;
-        Ok(Reader { group, stop, thread: Some(thread), queue, counters })
+        Ok(Reader { group, rcvbuf_forced, stop, thread: Some(thread), queue, counters })
     }
 
     pub fn group(&self) -> u16 {
         self.group
+    }
+
+    /// Whether the receive buffer was set past `rmem_max` (`SO_RCVBUFFORCE`).
+    pub fn rcvbuf_forced(&self) -> bool {
+        self.rcvbuf_forced
     }
 
     /// The queue the reader fills, for a consumer thread to own.

@@ -117,6 +117,7 @@ fn every_logged_udp_packet_is_read_once_with_its_flow_and_prefix() {
     });
     let (_rx4, _rx6, tx4, tx6) = sockets;
     let reader = Reader::with_socket(socket, &config()).unwrap();
+    assert!(reader.rcvbuf_forced(), "root sets the receive buffer past rmem_max");
 
     let started = Instant::now();
     for i in 0..N {
