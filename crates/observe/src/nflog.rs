@@ -7,9 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use netlink_packet_core::{
-    NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkHeader, NetlinkMessage, NetlinkPayload, Nla, ParseableParametrized,
-};
+use netlink_packet_core::{NLMSG_ERROR, NetlinkHeader, NetlinkMessage, NetlinkPayload, Nla, ParseableParametrized};
 use netlink_packet_netfilter::nflog::{
     ConfigCmd, ConfigFlags, ConfigMode, ConfigNla, PacketNla, Timeout, ULogMessage, config_request,
 };
@@ -177,7 +175,7 @@ fn decode_message(bytes: &[u8]) -> Result<NlMessage, (u16, String)> {
                 _ => Ok(NlMessage::Other { message_type }),
             }
         }
-        NLMSG_DONE | NLMSG_NOOP => Ok(NlMessage::Other { message_type }),
+        // NLMSG_DONE ends a batch; NLMSG_NOOP and anything else carry nothing a reader uses.
         _ => Ok(NlMessage::Other { message_type }),
     }
 }
@@ -419,7 +417,10 @@ mod tests {
         let events = decode_datagram(&datagram, SystemTime::UNIX_EPOCH);
         let seqs: Vec<_> = events.iter().map(|e| e.as_ref().unwrap().seq).collect();
         assert_eq!(seqs, vec![Some(0), Some(1), Some(2)]);
-        assert_eq!(messages(&datagram).last(), Some(Ok(NlMessage::Other { message_type: NLMSG_DONE })));
+        assert_eq!(
+            messages(&datagram).last(),
+            Some(Ok(NlMessage::Other { message_type: netlink_packet_core::NLMSG_DONE }))
+        );
     }
 
     #[test]

@@ -214,3 +214,50 @@ fn loss_is_counted_exactly_when_the_socket_overflows() {
     assert_eq!(stats.events + stats.lost, N as u64 + 1, "{stats:?}");
     eprintln!("overflow: {} read, {} lost, {} overruns", stats.events, stats.lost, stats.overruns);
 }
+
+/// A measurement, not a check: events/s a reader thread takes from the kernel while one thread blasts UDP
+/// at a logged port. `cargo test -p palisade-observe --release --test it -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn reader_throughput() {
+    if !live_ready() {
+        return;
+    }
+    const N: usize = 300_000;
+    let ns = Netns::new();
+    ns.nft(&rules(9996));
+    let (socket, tx, _rx) = ns.enter(|| {
+        let nflog = NflogSocket::open(&config()).expect("bind NFLOG");
+        let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 9996)).unwrap();
+        (nflog, UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap(), rx)
+    });
+    let reader = Reader::with_socket(socket, &config()).unwrap();
+    let queue = reader.queue();
+    let consumer = std::thread::spawn(move || {
+        let mut got = Vec::with_capacity(4096);
+        let mut n = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while n < N && Instant::now() < deadline {
+            got.clear();
+            n += queue.drain_into(&mut got, 4096, Duration::from_millis(100));
+        }
+        n
+    });
+    let started = Instant::now();
+    for _ in 0..N {
+        tx.send_to(b"x", (Ipv4Addr::LOCALHOST, 9996)).unwrap();
+    }
+    let sent = started.elapsed();
+    let consumed = consumer.join().unwrap();
+    let elapsed = started.elapsed();
+    let stats = reader.stop().unwrap();
+    eprintln!(
+        "{N} packets sent in {sent:?} ({:.0}/s); {} events read in {elapsed:?} ({:.0}/s), {} lost, {} dropped, {} datagrams",
+        N as f64 / sent.as_secs_f64(),
+        consumed,
+        stats.events as f64 / elapsed.as_secs_f64(),
+        stats.lost,
+        stats.dropped,
+        stats.datagrams
+    );
+}
