@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use palisade_agent::Agent;
 use palisade_agent::interfaces::FixedInterfaces;
-use palisade_agent::source::{Change, Event, KINDS};
+use palisade_agent::source::{CLUSTER_KINDS, Change, Event, KINDS};
 use palisade_engine::Object;
 use palisade_engine::synth::{Shape, objects};
 use palisade_nft::{NftDataplane, Recorder};
@@ -26,6 +26,9 @@ fn main() {
     for kind in KINDS {
         let objects = all.iter().filter(|o| o.kind_of() == kind).cloned().collect();
         agent.handle(Event::now(Change::Relisted { kind, objects }));
+    }
+    for kind in CLUSTER_KINDS {
+        agent.handle(Event::now(Change::RelistedCluster { kind, objects: Vec::new() }));
     }
     agent.reconcile(false).unwrap();
     println!("first sync {:?}", t.elapsed());

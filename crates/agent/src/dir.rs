@@ -11,14 +11,67 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::{Kind, Object, ObjectKey};
 
-use crate::source::{Change, Event, KINDS, Sink};
+use crate::source::{CLUSTER_KINDS, Change, Event, KINDS, Sink};
 
 /// The file whose content is the folder's revision.
 pub const REVISION_FILE: &str = ".revision";
 
-type Key = (Kind, ObjectKey);
+/// An object's identity: namespaced kinds by namespace and name, cluster-scoped ones (tier policies,
+/// Nodes) by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Object(Kind, ObjectKey),
+    Cluster(ClusterKind, String),
+}
+
+/// An object of either sort, as a file holds it.
+#[derive(Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "short-lived, mostly `Object`; boxing adds an allocation per object")]
+enum Item {
+    Object(Object),
+    Cluster(ClusterObject),
+}
+
+impl Item {
+    fn key(&self) -> Key {
+        match self {
+            Item::Object(o) => Key::Object(o.kind_of(), o.key()),
+            Item::Cluster(o) => Key::Cluster(o.kind(), o.name().to_owned()),
+        }
+    }
+
+    fn applied(self) -> Change {
+        match self {
+            Item::Object(o) => Change::Apply(o),
+            Item::Cluster(o) => Change::ApplyCluster(o),
+        }
+    }
+}
+
+fn deleted(k: &Key) -> Change {
+    match k {
+        Key::Object(kind, key) => {
+            Change::Delete { kind: *kind, namespace: key.namespace.clone(), name: key.name.clone() }
+        }
+        Key::Cluster(kind, name) => Change::DeleteCluster { kind: *kind, name: name.clone() },
+    }
+}
+
+/// The objects a text holds, in document order (namespaced ones first), and its load errors.
+fn load_items(origin: &str, text: &str) -> (Vec<(String, Item)>, Vec<String>) {
+    let loaded = palisade_engine::load_str(origin, text);
+    let errors = loaded.errors.iter().map(ToString::to_string).collect();
+    let items = loaded
+        .objects
+        .into_iter()
+        .map(|o| (o.origin.to_string(), Item::Object(o.value)))
+        .chain(loaded.cluster_objects.into_iter().map(|o| (o.origin.to_string(), Item::Cluster(o.value))))
+        .collect();
+    (items, errors)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -36,25 +89,58 @@ struct FileState {
 }
 
 /// Keeps only what the engine needs, then hashes the content.
-fn slim(mut o: Object) -> (Object, u64) {
+fn slim(mut item: Item) -> (Item, u64) {
     use std::hash::{Hash, Hasher};
-    let bytes = match &mut o {
-        Object::Pod(p) => {
+    let bytes = match &mut item {
+        Item::Object(Object::Pod(p)) => {
             crate::source::strip_pod(p);
             serde_json::to_vec(p)
         }
-        Object::Namespace(n) => {
+        Item::Object(Object::Namespace(n)) => {
             crate::source::strip_meta(&mut n.metadata);
             serde_json::to_vec(n)
         }
-        Object::NetworkPolicy(np) => {
+        Item::Object(Object::NetworkPolicy(np)) => {
             crate::source::strip_meta(&mut np.metadata);
             serde_json::to_vec(np)
+        }
+        Item::Cluster(ClusterObject::ClusterNetworkPolicy(p)) => {
+            crate::source::strip_meta(&mut p.metadata);
+            serde_json::to_vec(p)
+        }
+        Item::Cluster(ClusterObject::AdminNetworkPolicy(p)) => {
+            crate::source::strip_meta(&mut p.metadata);
+            serde_json::to_vec(p)
+        }
+        Item::Cluster(ClusterObject::BaselineAdminNetworkPolicy(p)) => {
+            crate::source::strip_meta(&mut p.metadata);
+            serde_json::to_vec(p)
+        }
+        Item::Cluster(ClusterObject::Node(n)) => {
+            crate::source::strip_node(n);
+            serde_json::to_vec(n)
         }
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.unwrap_or_default().hash(&mut h);
-    (o, h.finish())
+    (item, h.finish())
+}
+
+/// Why the engine refuses an object the loader read (the apiserver's validation), if it does.
+fn invalid_reason(item: &Item) -> Option<String> {
+    match item {
+        Item::Object(Object::NetworkPolicy(np)) => {
+            let errors = palisade_engine::validate::validate_network_policy(np);
+            if errors.is_empty() {
+                return None;
+            }
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let name = np.metadata.name.as_deref().unwrap_or("");
+            Some(format!("NetworkPolicy.networking.k8s.io {name:?} is invalid: {}", list.join(", ")))
+        }
+        Item::Object(_) => None,
+        Item::Cluster(o) => crate::source::check_cluster_object(o).err(),
+    }
 }
 
 /// The folder's files and the objects each holds.
@@ -63,10 +149,6 @@ pub struct DirSource {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
     revision: Option<String>,
-}
-
-fn key_of(o: &Object) -> Key {
-    (o.kind_of(), o.key())
 }
 
 fn is_manifest(p: &Path) -> bool {
@@ -115,24 +197,39 @@ impl DirSource {
     fn initial_into(&mut self, emit: &mut dyn FnMut(Change)) {
         let revision = self.read_revision();
         let mut keys: BTreeMap<Kind, BTreeSet<ObjectKey>> = KINDS.iter().map(|k| (*k, BTreeSet::new())).collect();
+        // Cluster-scoped objects are few: each kind goes as one list.
+        let mut cluster: BTreeMap<ClusterKind, BTreeMap<String, ClusterObject>> =
+            CLUSTER_KINDS.iter().map(|k| (*k, BTreeMap::new())).collect();
         for p in self.listing() {
             let (changes, invalid) = self.reload(&p);
             invalid.into_iter().for_each(&mut *emit);
             for c in changes {
-                if let Change::Apply(o) = &c {
-                    keys.entry(o.kind_of()).or_default().insert(o.key());
+                match c {
+                    Change::ApplyCluster(o) => {
+                        cluster.entry(o.kind()).or_default().insert(o.name().to_owned(), o);
+                    }
+                    c => {
+                        if let Change::Apply(o) = &c {
+                            keys.entry(o.kind_of()).or_default().insert(o.key());
+                        }
+                        emit(c);
+                    }
                 }
-                emit(c);
             }
         }
         for p in self.files.values() {
             // Objects a broken file keeps (no Apply this time) are still there.
-            for (kind, key) in p.objects.keys() {
-                keys.entry(*kind).or_default().insert(key.clone());
+            for k in p.objects.keys() {
+                if let Key::Object(kind, key) = k {
+                    keys.entry(*kind).or_default().insert(key.clone());
+                }
             }
         }
         for (kind, keys) in keys {
             emit(Change::Listed { kind, keys });
+        }
+        for (kind, objects) in cluster {
+            emit(Change::RelistedCluster { kind, objects: objects.into_values().collect() });
         }
         if let Some(r) = revision {
             self.revision = Some(r.clone());
@@ -170,38 +267,27 @@ impl DirSource {
             return (Vec::new(), Vec::new());
         }
         let mut invalid = Vec::new();
-        let mut fresh: BTreeMap<Key, Object> = BTreeMap::new();
+        let mut fresh: BTreeMap<Key, Item> = BTreeMap::new();
         let new: BTreeMap<Key, u64> = match now {
             None => BTreeMap::new(),
             Some(_) => match std::fs::read_to_string(p) {
                 Ok(text) => {
-                    let loaded = palisade_engine::load_str(&p.display().to_string(), &text);
-                    invalid.extend(loaded.errors.iter().map(|e| Change::Invalid { message: e.to_string() }));
+                    let (items, errors) = load_items(&p.display().to_string(), &text);
+                    invalid.extend(errors.iter().map(|e| Change::Invalid { message: e.clone() }));
                     let mut hashes = BTreeMap::new();
                     let mut rejected = BTreeSet::new();
-                    for o in loaded.objects {
-                        let key = key_of(&o.value);
-                        if let Object::NetworkPolicy(np) = &o.value {
-                            let errors = palisade_engine::validate::validate_network_policy(np);
-                            if !errors.is_empty() {
-                                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                                invalid.push(Change::Invalid {
-                                    message: format!(
-                                        "{}: NetworkPolicy.networking.k8s.io {:?} is invalid: {}",
-                                        o.origin,
-                                        key.1.name,
-                                        list.join(", ")
-                                    ),
-                                });
-                                rejected.insert(key);
-                                continue;
-                            }
+                    for (origin, item) in items {
+                        let key = item.key();
+                        if let Some(why) = invalid_reason(&item) {
+                            invalid.push(Change::Invalid { message: format!("{origin}: {why}") });
+                            rejected.insert(key);
+                            continue;
                         }
-                        let (object, hash) = slim(o.value);
+                        let (object, hash) = slim(item);
                         hashes.insert(key.clone(), hash);
                         fresh.insert(key, object);
                     }
-                    if loaded.errors.is_empty() {
+                    if errors.is_empty() {
                         // A rejected update leaves the object as it was, as the apiserver does.
                         for k in rejected {
                             if let Some(h) = state.objects.get(&k) {
@@ -225,7 +311,7 @@ impl DirSource {
         let mut changes = Vec::new();
         for (k, o) in fresh {
             if old.get(&k) != self.files[p].objects.get(&k) || !old.contains_key(&k) {
-                changes.push(Change::Apply(o));
+                changes.push(o.applied());
             }
         }
         let gone: Vec<Key> = old.keys().filter(|k| !self.files[p].objects.contains_key(*k)).cloned().collect();
@@ -236,20 +322,18 @@ impl DirSource {
             // Another file may hold the same object: then it stays, as that file has it.
             let elsewhere = self.files.iter().find(|(_, f)| f.objects.contains_key(&k)).map(|(path, _)| path.clone());
             match elsewhere.and_then(|path| self.object_in(&path, &k)) {
-                Some(o) => changes.push(Change::Apply(o)),
-                None => {
-                    changes.push(Change::Delete { kind: k.0, namespace: k.1.namespace.clone(), name: k.1.name.clone() })
-                }
+                Some(o) => changes.push(o.applied()),
+                None => changes.push(deleted(&k)),
             }
         }
         (changes, invalid)
     }
 
     /// Reads one object back from a file (rare: when another file that held it too drops it).
-    fn object_in(&self, path: &Path, key: &Key) -> Option<Object> {
+    fn object_in(&self, path: &Path, key: &Key) -> Option<Item> {
         let text = std::fs::read_to_string(path).ok()?;
-        let loaded = palisade_engine::load_str(&path.display().to_string(), &text);
-        loaded.objects.into_iter().map(|o| o.value).find(|o| key_of(o) == *key).map(|o| slim(o).0)
+        let (items, _) = load_items(&path.display().to_string(), &text);
+        items.into_iter().map(|(_, i)| i).find(|i| i.key() == *key).map(|i| slim(i).0)
     }
 
     /// Reads the folder, then follows its changes until `sink` is closed: inotify when the kernel allows,
@@ -317,6 +401,12 @@ mod tests {
                 Change::Invalid { message } => format!("invalid {}", message.split(": ").nth(1).unwrap_or("")),
                 Change::Revision(r) => format!("revision {r}"),
                 Change::NodeRanges(r) => format!("node ranges {r:?}"),
+                Change::ApplyCluster(o) => format!("apply {:?} {}", o.kind(), o.name()),
+                Change::DeleteCluster { kind, name } => format!("delete {kind:?} {name}"),
+                Change::RelistedCluster { kind, objects } => {
+                    let names: Vec<&str> = objects.iter().map(ClusterObject::name).collect();
+                    format!("relisted {kind:?} [{}]", names.join(", "))
+                }
             })
             .collect()
     }
@@ -347,6 +437,10 @@ mod tests {
                 "listed Namespace 0",
                 "listed Pod 1",
                 "listed NetworkPolicy 1",
+                "relisted ClusterNetworkPolicy []",
+                "relisted AdminNetworkPolicy []",
+                "relisted BaselineAdminNetworkPolicy []",
+                "relisted Node []",
                 "revision 1"
             ]
         );
@@ -359,6 +453,56 @@ mod tests {
         std::fs::remove_file(d.join("p.yaml")).unwrap();
         let only = BTreeSet::from([d.join("p.yaml")]);
         assert_eq!(names(&s.rescan(Some(&only))), ["delete NetworkPolicy x/p"]);
+    }
+
+    const CNP: &str = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: deny-x}\nspec:\n  tier: Admin\n  priority: 10\n  subject: {namespaces: {matchLabels: {team: x}}}\n  ingress: [{action: Deny, from: [{namespaces: {}}]}]\n";
+    const BANP: &str = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: default}\nspec:\n  subject: {namespaces: {}}\n  ingress: [{action: Deny, from: [{namespaces: {}}]}]\n";
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {zone: a}}\nstatus: {addresses: [{type: InternalIP, address: 172.18.0.2}]}\n";
+
+    /// Tier policies and Nodes come from the folder as other objects do: one list per kind first, then
+    /// changes, an invalid edit reported with its field path (the valid version kept), a removed file a delete.
+    #[test]
+    fn cluster_scoped_objects_are_read_from_the_folder() {
+        let tmp = tempdir();
+        let d = tmp.path();
+        write(d, "cnp.yaml", CNP);
+        write(d, "banp.yaml", BANP);
+        write(d, "node.yaml", NODE);
+        let mut s = DirSource::new(d);
+        let initial = s.initial();
+        assert_eq!(
+            names(&initial),
+            [
+                "listed Namespace 0",
+                "listed Pod 0",
+                "listed NetworkPolicy 0",
+                "relisted ClusterNetworkPolicy [deny-x]",
+                "relisted AdminNetworkPolicy []",
+                "relisted BaselineAdminNetworkPolicy [default]",
+                "relisted Node [n1]",
+            ]
+        );
+        let Some(Change::RelistedCluster { objects, .. }) = initial.last() else { unreachable!() };
+        let ClusterObject::Node(n) = &objects[0] else { unreachable!() };
+        assert!(n.status.as_ref().unwrap().addresses.is_some(), "a Node keeps its addresses");
+
+        write(d, "cnp.yaml", &CNP.replace("priority: 10", "priority: 20"));
+        assert_eq!(names(&s.rescan(None)), ["apply ClusterNetworkPolicy deny-x"]);
+
+        write(d, "cnp.yaml", &CNP.replace("priority: 10", "priority: 1001"));
+        let changes = s.rescan(None);
+        assert!(
+            matches!(&changes[..], [Change::Invalid { message }] if message.contains(
+                "ClusterNetworkPolicy.policy.networking.k8s.io \"deny-x\" is invalid: spec.priority: Invalid value: 1001"
+            )),
+            "{changes:?}"
+        );
+        write(d, "cnp.yaml", &CNP.replace("priority: 10", "priority: 20"));
+        assert!(s.rescan(None).is_empty(), "the kept version is the repaired one");
+
+        std::fs::remove_file(d.join("cnp.yaml")).unwrap();
+        std::fs::remove_file(d.join("node.yaml")).unwrap();
+        assert_eq!(names(&s.rescan(None)), ["delete ClusterNetworkPolicy deny-x", "delete Node n1"]);
     }
 
     #[test]

@@ -141,7 +141,9 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         SourceConfig::Kube { kubeconfig } => {
             let client = rt.block_on(kube::client(kubeconfig.as_deref()))?;
             rt.spawn(kube::run(client, tx, config.node_name.clone()));
-            tracing::info!("watching Namespaces, Pods and NetworkPolicies, and this node's Node");
+            tracing::info!(
+                "watching Namespaces, Pods, NetworkPolicies, Nodes, and ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies where their CRDs are installed"
+            );
         }
     }
     let mut dataplane = NftDataplane::new(NftSession::new(None), ConntrackCommand::default());

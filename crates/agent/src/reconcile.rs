@@ -14,7 +14,7 @@ use palisade_nft::{Dataplane, Flow, NftError, Node, NodeCompiler, Ruleset, SyncR
 
 use crate::interfaces::Interfaces;
 use crate::metrics::Metrics;
-use crate::source::{Change, Event, KINDS};
+use crate::source::{CLUSTER_KINDS, Change, Event, KINDS};
 
 /// What one reconcile did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +69,8 @@ pub struct Agent<D, I> {
     interfaces: I,
     metrics: Arc<Metrics>,
     listed: BTreeSet<Kind>,
+    /// The cluster-scoped kinds listed once (a kind whose CRD is not installed is listed empty).
+    listed_cluster: BTreeSet<palisade_engine::cnp::ClusterKind>,
     /// When the oldest change not yet in the kernel arrived.
     pending: Option<Instant>,
     revision: Option<String>,
@@ -104,6 +106,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             interfaces,
             metrics,
             listed: BTreeSet::new(),
+            listed_cluster: BTreeSet::new(),
             pending: None,
             revision: None,
             synced: false,
@@ -202,9 +205,10 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
         &self.dataplane
     }
 
-    /// Every kind has been listed once: the state is complete enough to enforce.
+    /// Every kind has been listed once (the tier policies' kinds too, empty when their CRD is not installed):
+    /// the state is complete enough to enforce.
     pub fn initialized(&self) -> bool {
-        KINDS.iter().all(|k| self.listed.contains(k))
+        KINDS.iter().all(|k| self.listed.contains(k)) && CLUSTER_KINDS.iter().all(|k| self.listed_cluster.contains(k))
     }
 
     /// The first full sync is done (the agent is ready).
@@ -262,6 +266,12 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 let changed = self.node_ranges != r;
                 self.node_ranges = r;
                 changed
+            }
+            Change::ApplyCluster(o) => self.store.apply_cluster(&o),
+            Change::DeleteCluster { kind, name } => self.store.delete_cluster(kind, &name),
+            Change::RelistedCluster { kind, objects } => {
+                self.listed_cluster.insert(kind);
+                self.store.replace_cluster_kind(kind, &objects) || !self.synced
             }
         };
         if changed && self.pending.is_none() {
@@ -427,7 +437,8 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             ("Pod", self.store.pod_count()),
             ("NetworkPolicy", self.store.policy_count()),
         ];
-        for (kind, n) in counts {
+        let cluster_counts = CLUSTER_KINDS.map(|k| (cluster_kind_name(k), self.store.cluster_count(k)));
+        for (kind, n) in counts.into_iter().chain(cluster_counts) {
             self.metrics.objects.get_or_create(&Metrics::label("kind", kind)).set(i64::try_from(n).unwrap_or(0));
         }
         self.synced = true;
@@ -518,6 +529,17 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
     }
 }
 
+/// A cluster-scoped kind as the `objects` metric labels it.
+fn cluster_kind_name(k: palisade_engine::cnp::ClusterKind) -> &'static str {
+    use palisade_engine::cnp::ClusterKind;
+    match k {
+        ClusterKind::ClusterNetworkPolicy => "ClusterNetworkPolicy",
+        ClusterKind::AdminNetworkPolicy => "AdminNetworkPolicy",
+        ClusterKind::BaselineAdminNetworkPolicy => "BaselineAdminNetworkPolicy",
+        ClusterKind::Node => "Node",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,6 +604,17 @@ spec:
             let objects = all.iter().filter(|o| o.kind_of() == kind).cloned().collect();
             a.handle(Event::now(Change::Relisted { kind, objects }));
         }
+        let cluster = cluster_objects(text);
+        for kind in CLUSTER_KINDS {
+            let objects = cluster.iter().filter(|o| o.kind() == kind).cloned().collect();
+            a.handle(Event::now(Change::RelistedCluster { kind, objects }));
+        }
+    }
+
+    fn cluster_objects(text: &str) -> Vec<palisade_engine::cnp::ClusterObject> {
+        let l = palisade_engine::load_str("t.yaml", text);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        l.cluster_objects.into_iter().map(|o| o.value).collect()
     }
 
     fn scripts<I: Interfaces>(a: &Agent<NftDataplane<Recorder, Recorder>, I>) -> &[String] {
@@ -695,6 +728,85 @@ spec:
         let chain = delta.find("add chain inet palisade ing_shop__web").expect("the pod's chain is added");
         let entry = delta.find("10.244.1.5 : goto ing_shop__web").expect("its address is dispatched to it");
         assert!(chain < entry, "{delta}");
+    }
+
+    const DENY_CLIENT: &str = "
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-client}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}
+  ingress: [{name: no-client, action: Deny, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: client}}}}]}]
+";
+
+    /// Whether `client` may reach `web` on port 80 as the agent's store decides now.
+    fn client_reaches_web<D: Dataplane, I: Interfaces>(a: &mut Agent<D, I>) -> bool {
+        let conn = Connection::new(
+            Endpoint::Pod(ObjectKey::new("shop", "client")),
+            Endpoint::Pod(ObjectKey::new("shop", "web")),
+            Protocol::Tcp,
+            80,
+        );
+        a.store.index().decide(&conn).expect("both pods exist").allowed
+    }
+
+    /// A ClusterNetworkPolicy listed, applied, edited and deleted reaches the store, and each is a change of
+    /// the tiers for the compiler; the same object again is no change.
+    #[test]
+    fn cluster_network_policies_reach_the_store_as_changes_of_the_tiers() {
+        let mut a = agent("n1");
+        listed(&mut a, &format!("{CLUSTER}---{POLICY}---{DENY_CLIENT}"));
+        assert!(a.initialized());
+        assert_eq!(a.store().cluster_count(palisade_engine::cnp::ClusterKind::ClusterNetworkPolicy), 1);
+        assert!(a.store.take_changes().tiers, "the first list is a change of the tiers");
+        assert!(!client_reaches_web(&mut a), "the Admin tier denies before the NetworkPolicy admits");
+        a.reconcile(false).unwrap().unwrap();
+
+        // Edited: Pass instead of Deny (the NetworkPolicy decides).
+        let pass = cluster_objects(&DENY_CLIENT.replace("action: Deny", "action: Pass")).remove(0);
+        assert!(a.handle(Event::now(Change::ApplyCluster(pass.clone()))));
+        assert!(a.dirty());
+        assert!(a.store.take_changes().tiers);
+        assert!(client_reaches_web(&mut a));
+        assert!(!a.handle(Event::now(Change::ApplyCluster(pass))), "the same object again");
+
+        // Deleted, then a delete of what is gone.
+        let kind = palisade_engine::cnp::ClusterKind::ClusterNetworkPolicy;
+        assert!(a.handle(Event::now(Change::DeleteCluster { kind, name: "deny-client".into() })));
+        assert!(a.store.take_changes().tiers);
+        assert_eq!(a.store().tier_policies().count(), 0);
+        assert!(!a.handle(Event::now(Change::DeleteCluster { kind, name: "deny-client".into() })));
+
+        // A re-list brings it back, and a later empty re-list (the CRD removed) takes it away.
+        let deny = cluster_objects(DENY_CLIENT);
+        assert!(a.handle(Event::now(Change::RelistedCluster { kind, objects: deny })));
+        assert!(a.store.take_changes().tiers);
+        assert!(!client_reaches_web(&mut a));
+        assert!(a.handle(Event::now(Change::RelistedCluster { kind, objects: Vec::new() })));
+        assert!(client_reaches_web(&mut a));
+        a.reconcile(false).unwrap().unwrap();
+        assert_eq!(a.metrics.objects.get_or_create(&Metrics::label("kind", "ClusterNetworkPolicy")).get(), 0);
+    }
+
+    /// Nothing is enforced until the cluster-scoped kinds are listed too; a kind whose CRD is not installed
+    /// comes as an empty list and does not hold the agent back.
+    #[test]
+    fn the_tier_kinds_must_be_listed_before_anything_is_enforced() {
+        let mut a = agent("n1");
+        let all = objects(&format!("{CLUSTER}---{POLICY}"));
+        for kind in KINDS {
+            let objects = all.iter().filter(|o| o.kind_of() == kind).cloned().collect();
+            a.handle(Event::now(Change::Relisted { kind, objects }));
+        }
+        assert!(!a.initialized());
+        assert_eq!(a.reconcile(false).unwrap(), None);
+        for kind in CLUSTER_KINDS {
+            a.handle(Event::now(Change::RelistedCluster { kind, objects: Vec::new() }));
+        }
+        assert!(a.initialized());
+        assert!(a.reconcile(false).unwrap().unwrap().report.full);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::{Kind, Object};
 
 /// One thing a source observed.
@@ -25,6 +26,14 @@ pub enum Change {
     Revision(String),
     /// This node's pod address ranges as its Node object states them (`spec.podCIDRs`).
     NodeRanges(Vec<ipnet::IpNet>),
+    /// A cluster-scoped object (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+    /// Node) was created or modified.
+    ApplyCluster(ClusterObject),
+    /// A cluster-scoped object was deleted.
+    DeleteCluster { kind: ClusterKind, name: String },
+    /// A (re-)list of a cluster-scoped kind: its objects are now exactly `objects`. A source whose cluster
+    /// does not serve the kind (its CRD is not installed) sends it empty, so the kind counts as listed.
+    RelistedCluster { kind: ClusterKind, objects: Vec<ClusterObject> },
 }
 
 /// A change and when the agent received it (for event-to-kernel latency).
@@ -45,6 +54,41 @@ pub type Sink = std::sync::mpsc::Sender<Event>;
 
 /// Every kind the agent watches.
 pub const KINDS: [Kind; 3] = [Kind::Namespace, Kind::Pod, Kind::NetworkPolicy];
+
+/// Every cluster-scoped kind the agent watches: the tier policies and the Nodes their `nodes` peer reads.
+/// Each must be listed once (possibly empty: a CRD that is not installed) before anything is enforced.
+pub const CLUSTER_KINDS: [ClusterKind; 4] = [
+    ClusterKind::ClusterNetworkPolicy,
+    ClusterKind::AdminNetworkPolicy,
+    ClusterKind::BaselineAdminNetworkPolicy,
+    ClusterKind::Node,
+];
+
+/// Keeps from a Node only what the `nodes` peer reads (name, labels, `status.addresses`) and what the agent
+/// reads of its own Node (`spec.podCIDR(s)`), so that a large cluster's Nodes cost little.
+pub fn strip_node(node: &mut k8s_openapi::api::core::v1::Node) {
+    use k8s_openapi::api::core::v1::{NodeSpec, NodeStatus};
+    strip_meta(&mut node.metadata);
+    node.metadata.owner_references = None;
+    node.metadata.finalizers = None;
+    node.spec =
+        node.spec.take().map(|s| NodeSpec { pod_cidr: s.pod_cidr, pod_cidrs: s.pod_cidrs, ..NodeSpec::default() });
+    node.status = node.status.take().map(|s| NodeStatus { addresses: s.addresses, ..NodeStatus::default() });
+}
+
+/// Validates a tier policy as the engine does (the CRD's schema and CEL rules, selector syntax): `Err` with
+/// every error on one line, the object named as the apiserver names it.
+pub fn check_cluster_object(o: &ClusterObject) -> Result<(), String> {
+    let errors = palisade_engine::cnp::validate::validate_cluster_object(o);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let (api_version, kind) = o.type_meta();
+    let group = api_version.split_once('/').map_or("", |(g, _)| g);
+    let qualified = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
+    Err(format!("{qualified} {:?} is invalid: {}", o.name(), list.join(", ")))
+}
 
 /// Keeps from a Pod only what the engine and the agent need (labels, node, ports, addresses, phase), so
 /// that 10,000 watched pods cost little memory.
