@@ -130,8 +130,11 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
             emit(&mut out, format!("add element inet {t} {map} {{ {} }}", added.join(", ")));
         }
     }
-    // 6. Chains and sets nothing refers to any more.
-    for name in old_chains.keys().filter(|c| !new_chains.contains_key(*c)) {
+    // 6. Chains and sets nothing refers to any more: the pods' dispatch chains first, as they jump to the
+    //    policy and tier chains.
+    let gone: Vec<&&str> = old_chains.keys().filter(|c| !new_chains.contains_key(**c)).collect();
+    let dispatch = |c: &&&str| c.starts_with("ing_") || c.starts_with("egr_");
+    for name in gone.iter().filter(|c| dispatch(c)).chain(gone.iter().filter(|c| !dispatch(c))) {
         emit(&mut out, format!("delete chain inet {t} {name}"));
     }
     for (name, s) in &old_sets {

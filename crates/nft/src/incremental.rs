@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 use palisade_engine::bitset::BitSet;
+use palisade_engine::cnp::Tier;
 use palisade_engine::policy::{Direction, NamespaceScope, Peer, PortMatch, Selector};
 use palisade_engine::store::Changes;
 use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
@@ -28,6 +29,7 @@ use crate::compile::{
     ident, ip_num, ip_of, merge, num_ip, proto, quote, range_elem,
 };
 use crate::delta::Delta;
+use crate::tiers;
 
 const DIRS: [Direction; 2] = [Direction::Ingress, Direction::Egress];
 const FAMILIES: [IpFamily; 2] = [IpFamily::V4, IpFamily::V6];
@@ -129,6 +131,10 @@ struct PodPiece {
     chains: Vec<(String, Vec<String>)>,
     maps: Vec<(&'static str, String, String)>,
     node_elements: Vec<(usize, String)>,
+    /// The tier chains its sides jump to.
+    tiers: Vec<(String, Tier, Direction)>,
+    /// NetworkPolicy isolates it in at least one direction.
+    isolated: bool,
 }
 
 /// One transaction being assembled: the kernel's state of everything touched (recorded at first touch)
@@ -146,6 +152,8 @@ struct Tx {
     narrowed_policies: BTreeSet<PolicyDir>,
     /// Local pods whose dispatch chain changed.
     narrowed_pods: BTreeSet<(Direction, ObjectKey)>,
+    /// A local pod came, went or changed which tier chains it jumps to.
+    tier_jumps: bool,
 }
 
 impl Tx {
@@ -166,10 +174,26 @@ impl Tx {
         self.chains_after.insert(name.to_owned(), after);
     }
 
+    /// One pod's entry for `addr` goes from `before` to `after`. An address can move between two pods in
+    /// one transaction (one pod goes, another gets its address) in either order: the kernel held an entry if
+    /// any pod had one before, and a pod removing its own entry leaves another pod's new one in place.
     fn map_entry(&mut self, map: &'static str, addr: &str, before: Option<&str>, after: Option<String>) {
         let k = (map, addr.to_owned());
-        self.maps_before.entry(k.clone()).or_insert_with(|| before.map(str::to_owned));
-        self.maps_after.insert(k, after);
+        let b = self.maps_before.entry(k.clone()).or_insert(None);
+        if b.is_none() {
+            *b = before.map(str::to_owned);
+        }
+        match after {
+            Some(v) => {
+                self.maps_after.insert(k, Some(v));
+            }
+            None => {
+                let other = self.maps_after.get(&k).is_some_and(|a| a.is_some() && a.as_deref() != before);
+                if !other {
+                    self.maps_after.insert(k, None);
+                }
+            }
+        }
     }
 }
 
@@ -193,6 +217,14 @@ pub struct NodeCompiler {
     /// Rules, set and map elements, and local pods with a dispatch chain, counted as pieces change (the
     /// metrics after every sync would otherwise count the whole table).
     counts: Counts,
+    /// The tier chains local pods jump to, with their rules, and the sets only they use (see [`tiers`]).
+    tier_chains: BTreeMap<String, Vec<String>>,
+    tier_sets: BTreeSet<String>,
+}
+
+/// The user the tier chains' sets are kept for (no NetworkPolicy rule has an empty key).
+fn tier_user() -> RuleRef {
+    (ObjectKey::new("", ""), Direction::Ingress, usize::MAX)
 }
 
 /// What [`NodeCompiler::size`] and [`NodeCompiler::isolated_pods`] report.
@@ -206,7 +238,7 @@ struct Counts {
 impl Counts {
     fn pod(&mut self, p: &PodPiece, sign: isize) {
         let rules: usize = p.chains.iter().map(|(_, r)| r.len()).sum();
-        self.add(rules, p.maps.len(), usize::from(!p.chains.is_empty()), sign);
+        self.add(rules, p.maps.len(), usize::from(p.isolated), sign);
     }
 
     fn add(&mut self, rules: usize, elements: usize, isolated: usize, sign: isize) {
@@ -253,6 +285,7 @@ impl NodeCompiler {
         }
         let mut tx = Tx::default();
         self.run(index, node, &Changes::default(), None, &mut tx);
+        self.refresh_tiers(index, &mut tx);
         self.sweep(&mut tx);
         self.ruleset()
     }
@@ -293,6 +326,10 @@ impl NodeCompiler {
         self.run(index, node, changes, Some(moved), &mut tx);
         self.refresh_peers(index, changes, &mut tx);
         self.refresh_named(index, changes, &mut tx);
+        // The tiers' sets follow every pod; their chains, the tier policies.
+        if changes.tiers || tx.tier_jumps || (!self.tier_chains.is_empty() && !changes.pods.is_empty()) {
+            self.refresh_tiers(index, &mut tx);
+        }
         self.sweep(&mut tx);
         self.emit(tx)
     }
@@ -320,6 +357,10 @@ impl NodeCompiler {
                     if local(k).is_some() || self.pods.contains_key(k) {
                         dirty.insert(k.clone());
                     }
+                }
+                if changes.tiers {
+                    // Which tier policies select a pod may have changed for any of them.
+                    dirty.extend(node.interfaces.keys().filter(|k| local(k).is_some()).cloned());
                 }
                 if moved.is_none() {
                     // Pods that became or stopped being local, or whose interface is known now.
@@ -373,6 +414,9 @@ impl NodeCompiler {
                     self.pods.insert(k.clone(), p);
                 }
                 continue;
+            }
+            if old.as_ref().map(|p| &p.tiers) != new.as_ref().map(|p| &p.tiers) {
+                tx.tier_jumps = true;
             }
             self.replace_pod(k, old.as_ref(), new.as_ref(), tx, &mut policies);
             if let Some(o) = &old {
@@ -994,6 +1038,95 @@ impl NodeCompiler {
         }
     }
 
+    /// Compiles the tier chains the local pods jump to again, with their sets, and records what changed;
+    /// the local pods whose tier chain changed (rules or set elements) may now admit less.
+    fn refresh_tiers(&mut self, index: &Index, tx: &mut Tx) {
+        let mut needed: BTreeMap<String, (Direction, Vec<usize>)> = BTreeMap::new();
+        for (k, piece) in &self.pods {
+            for (name, tier, d) in &piece.tiers {
+                if needed.contains_key(name) {
+                    continue;
+                }
+                if let Some(id) = index.pod_id(k) {
+                    needed.insert(name.clone(), (*d, tiers::selecting(index, id, *tier, *d)));
+                }
+            }
+        }
+        let mut sets: BTreeMap<String, tiers::TierSet> = BTreeMap::new();
+        let chains: BTreeMap<String, Vec<String>> =
+            needed.into_iter().map(|(name, (d, ids))| (name, tiers::chain_rules(index, d, &ids, &mut sets))).collect();
+        let mut narrowed: BTreeSet<String> = BTreeSet::new();
+        for (name, rules) in &chains {
+            let old = self.tier_chains.get(name);
+            if old != Some(rules) {
+                if old.is_some() {
+                    narrowed.insert(name.clone());
+                }
+                tx.chain(name, old, Some(rules.clone()));
+            }
+        }
+        for (name, old) in &self.tier_chains {
+            if !chains.contains_key(name) {
+                tx.chain(name, Some(old), None);
+            }
+        }
+        let mut changed_sets: BTreeSet<String> = BTreeSet::new();
+        for (name, want) in &sets {
+            match self.sets.get_mut(name) {
+                Some(s) => {
+                    tx.sets_before.entry(name.clone()).or_insert(true);
+                    s.users.insert(tier_user());
+                    if *s.set.elements != want.elements {
+                        let del = s.set.elements.difference(&want.elements).cloned().collect();
+                        let add = want.elements.difference(&s.set.elements).cloned().collect();
+                        self.change_elements(name, del, add, tx);
+                        changed_sets.insert(name.clone());
+                    }
+                }
+                None => {
+                    tx.sets_before.entry(name.clone()).or_insert(false);
+                    self.counts.elements += want.elements.len();
+                    let set = Set {
+                        name: name.clone(),
+                        kind: want.kind,
+                        interval: want.interval,
+                        elements: Arc::new(want.elements.clone()),
+                    };
+                    let users = BTreeSet::from([tier_user()]);
+                    self.sets.insert(name.clone(), Shared { set, peers: None, named: None, users });
+                }
+            }
+        }
+        for name in self.tier_sets.iter().filter(|n| !sets.contains_key(*n)) {
+            if let Some(s) = self.sets.get_mut(name) {
+                tx.sets_before.entry(name.clone()).or_insert(true);
+                s.users.remove(&tier_user());
+            }
+        }
+        for (name, rules) in &chains {
+            if rules
+                .iter()
+                .any(|r| r.split_whitespace().any(|w| w.strip_prefix('@').is_some_and(|s| changed_sets.contains(s))))
+            {
+                narrowed.insert(name.clone());
+            }
+        }
+        if !narrowed.is_empty() {
+            for (k, piece) in &self.pods {
+                for (name, _, d) in &piece.tiers {
+                    if narrowed.contains(name) {
+                        tx.narrowed_pods.insert((*d, k.clone()));
+                    }
+                }
+            }
+        }
+        let before: usize = self.tier_chains.values().map(Vec::len).sum();
+        let after: usize = chains.values().map(Vec::len).sum();
+        self.counts.rules = self.counts.rules + after - before;
+        self.tier_sets = sets.into_keys().collect();
+        self.tier_chains = chains;
+    }
+
     /// Forgets the sets no rule uses any more.
     fn sweep(&mut self, tx: &mut Tx) {
         let unused: Vec<String> =
@@ -1097,10 +1230,16 @@ impl NodeCompiler {
         for (map, entries) in &map_add {
             emit(&mut out, format!("add element inet {t} {map} {{ {} }}", entries.join(", ")));
         }
-        for (name, before) in &tx.chains_before {
-            if before.is_some() && tx.chains_after.get(name).is_some_and(Option::is_none) {
-                emit(&mut out, format!("delete chain inet {t} {name}"));
-            }
+        // Chains that go: the pods' dispatch chains first, as they jump to the policy and tier chains.
+        let gone = |name: &&String| {
+            tx.chains_before[*name].is_some() && tx.chains_after.get(*name).is_some_and(Option::is_none)
+        };
+        let dispatch = |name: &&String| name.starts_with("ing_") || name.starts_with("egr_");
+        for name in tx.chains_before.keys().filter(gone).filter(dispatch) {
+            emit(&mut out, format!("delete chain inet {t} {name}"));
+        }
+        for name in tx.chains_before.keys().filter(gone).filter(|n| !dispatch(n)) {
+            emit(&mut out, format!("delete chain inet {t} {name}"));
         }
         for (name, existed) in &tx.sets_before {
             if *existed && !exists(name) {
@@ -1169,6 +1308,7 @@ impl NodeCompiler {
                 .chain(self.pods.values().flat_map(|p| {
                     p.chains.iter().map(|(name, rules)| Chain { name: name.clone(), rules: rules.clone() })
                 }))
+                .chain(self.tier_chains.iter().map(|(name, rules)| Chain { name: name.clone(), rules: rules.clone() }))
                 .collect();
         chains.sort_by(|a, b| a.name.cmp(&b.name));
         let mut maps: BTreeMap<&'static str, BTreeMap<String, String>> =
@@ -1210,13 +1350,28 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
     let mut piece = PodPiece { ifname: ifname.to_owned(), ..PodPiece::default() };
     for (i, d) in DIRS.into_iter().enumerate() {
         let ids = index.selecting_ids(id, d);
-        if ids.is_empty() {
+        // The engine's order: the Admin tier, NetworkPolicy when it isolates the side, else the Baseline tier.
+        let admin = tiers::chain_of(index, id, Tier::Admin, d);
+        let baseline = if ids.is_empty() { tiers::chain_of(index, id, Tier::Baseline, d) } else { None };
+        if ids.is_empty() && admin.is_none() && baseline.is_none() {
             continue;
         }
         let jumps: Vec<ObjectKey> = ids.iter().filter_map(|&pi| policies.at(pi).map(|p| p.key.clone())).collect();
         let name = pod_chain(key, d);
-        let mut rules: Vec<String> = jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))).collect();
-        rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
+        let mut rules: Vec<String> = Vec::new();
+        if let Some(a) = admin {
+            rules.push(format!("jump {a}"));
+            piece.tiers.push((a, Tier::Admin, d));
+        }
+        if !ids.is_empty() {
+            rules.extend(jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))));
+            rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
+            piece.isolated = true;
+        }
+        if let Some(b) = baseline {
+            rules.push(format!("jump {b}"));
+            piece.tiers.push((b, Tier::Baseline, d));
+        }
         for ip in &pod.facts.ips {
             piece.maps.push((map_of(d, ip), ip.to_string(), format!("goto {name}")));
         }

@@ -11,6 +11,7 @@ pub mod compile;
 pub mod delta;
 pub mod incremental;
 pub mod session;
+mod tiers;
 
 use std::net::IpAddr;
 

@@ -194,3 +194,57 @@ fn one_process_per_transaction_still_works() {
     assert!(has_element(&ns.0, "s", "10.9.9.9"));
     assert!(nft.apply("add element inet t nosuch { 10.9.9.8 }\n").is_err());
 }
+
+/// Tables with both tiers of ClusterNetworkPolicy load into the kernel, and the incremental transactions of
+/// a walk of changes (tier policies, pods, Namespace and Node labels) leave it where a full replace would.
+#[test]
+fn tier_tables_load_and_their_deltas_equal_full_replaces() {
+    use palisade_engine::Store;
+    use palisade_engine::synth::Rng;
+    use palisade_nft::NodeCompiler;
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let ns = netns("tiers");
+    let mut nft = NftSession::new(Some(ns.0.clone()));
+    let mut with_tiers = 0;
+    for seed in 0..12u64 {
+        let mut cluster = crate::model::random_cluster(seed);
+        let mut store = Store::from_cluster(&cluster);
+        let mut compiler = NodeCompiler::new("t");
+        let node = crate::model::all_local(&cluster);
+        let mut previous = compiler.full(store.index(), &node);
+        store.take_changes();
+        nft.apply(&previous.render_replace())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", previous.render_table()));
+        let mut rng = Rng::new(seed);
+        for step in 0..8 {
+            crate::model::random_change(&mut rng, &mut cluster, &mut store);
+            let node = crate::model::all_local(&cluster);
+            let changes = store.take_changes();
+            let d = compiler.update(store.index(), &node, &changes);
+            if !d.is_empty() {
+                nft.apply(&d.script).unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}\n{}", d.script));
+            }
+            let desired = compiler.ruleset();
+            with_tiers +=
+                usize::from(desired.chains.iter().any(|c| c.name.starts_with("adm_") || c.name.starts_with("bl_")));
+            let incremental = listing(&ns.0);
+            nft.apply(&desired.render_replace()).unwrap();
+            let replaced = listing(&ns.0);
+            assert_eq!(incremental, replaced, "seed {seed} step {step}: the delta and the full replace differ");
+            // The whole-table diff (the path of a caller holding rulesets) leads there too.
+            nft.apply(&previous.render_replace()).unwrap();
+            let d = delta(&previous, &desired);
+            nft.apply(&d.script).unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}\n{}", d.script));
+            assert_eq!(
+                listing(&ns.0),
+                replaced,
+                "seed {seed} step {step}: the ruleset diff and the full replace differ"
+            );
+            previous = desired;
+        }
+    }
+    assert!(with_tiers >= 20, "the walk must hold tier chains often ({with_tiers} tables)");
+}

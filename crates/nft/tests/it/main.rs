@@ -2,6 +2,7 @@
 //! against the recording fake.
 
 mod live;
+mod model;
 
 use palisade_engine::{Cluster, Index, ObjectKey, load_str};
 use palisade_nft::{Dataplane, NftDataplane, Node, Recorder, compile};
@@ -423,4 +424,23 @@ status: {podIP: 10.0.0.5}
         assert_eq!(got, compile(&Index::build(&cluster), &node, "palisade").render_table(), "{egress}");
         assert!(got.contains("10.0.0.5 . tcp . 80"), "{got}");
     }
+}
+
+/// The tiers around NetworkPolicy, as people read them: each local pod's chain jumps to its Admin tier
+/// chain first, then to its NetworkPolicy chains and their final drop, or, when no NetworkPolicy isolates the
+/// side, to its Baseline tier chain; tier rules carry their action as the verdict (Pass is `return`).
+#[test]
+fn tiers_compile_around_networkpolicy_in_the_engines_order() {
+    let text = include_str!("../../../engine/src/cnp/testdata/tiers.yaml");
+    let loaded = load_str("tiers.yaml", text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let mut c = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
+    for o in loaded.cluster_objects {
+        c.apply_cluster(o.value);
+    }
+    let rs = compile(&Index::build(&c), &model::all_local(&c), "palisade");
+    assert!(
+        rs.chains.iter().any(|ch| ch.name.starts_with("adm_")) && rs.chains.iter().any(|ch| ch.name.starts_with("bl_"))
+    );
+    insta::assert_snapshot!(rs.render_table());
 }
