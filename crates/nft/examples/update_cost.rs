@@ -7,7 +7,7 @@ use palisade_engine::{Cluster, Index};
 use palisade_nft::{Node, compile, delta};
 
 fn main() {
-    let objs = objects(Shape { pods: 10000, policies: 1000, seed: 42 });
+    let objs = objects(Shape { pods: 10000, policies: 1000, seed: 42, cluster_policies: 0 });
     let cluster = Cluster::from_objects(objs.iter().cloned());
     let mut index = Index::build(&cluster);
     let node = Node {

@@ -220,6 +220,7 @@ pub struct NodeCompiler {
     /// The tier chains local pods jump to, with their rules, and the sets only they use (see [`tiers`]).
     tier_chains: BTreeMap<String, Vec<String>>,
     tier_sets: BTreeSet<String>,
+    tier_rules: tiers::RuleCache,
 }
 
 /// The user the tier chains' sets are kept for (no NetworkPolicy rule has an empty key).
@@ -327,6 +328,7 @@ impl NodeCompiler {
         self.refresh_peers(index, changes, &mut tx);
         self.refresh_named(index, changes, &mut tx);
         // The tiers' sets follow every pod; their chains, the tier policies.
+        self.tier_rules.invalidate(index, changes);
         if changes.tiers || tx.tier_jumps || (!self.tier_chains.is_empty() && !changes.pods.is_empty()) {
             self.refresh_tiers(index, &mut tx);
         }
@@ -1053,8 +1055,11 @@ impl NodeCompiler {
             }
         }
         let mut sets: BTreeMap<String, tiers::TierSet> = BTreeMap::new();
-        let chains: BTreeMap<String, Vec<String>> =
-            needed.into_iter().map(|(name, (d, ids))| (name, tiers::chain_rules(index, d, &ids, &mut sets))).collect();
+        let cache = &mut self.tier_rules;
+        let chains: BTreeMap<String, Vec<String>> = needed
+            .into_iter()
+            .map(|(name, (d, ids))| (name, tiers::chain_rules(cache, index, d, &ids, &mut sets)))
+            .collect();
         let mut narrowed: BTreeSet<String> = BTreeSet::new();
         for (name, rules) in &chains {
             let old = self.tier_chains.get(name);
@@ -1076,12 +1081,17 @@ impl NodeCompiler {
                 Some(s) => {
                     tx.sets_before.entry(name.clone()).or_insert(true);
                     s.users.insert(tier_user());
-                    if *s.set.elements != want.elements {
-                        let del = s.set.elements.difference(&want.elements).cloned().collect();
-                        let add = want.elements.difference(&s.set.elements).cloned().collect();
-                        self.change_elements(name, del, add, tx);
+                    if !Arc::ptr_eq(&s.set.elements, &want.elements) && *s.set.elements != *want.elements {
+                        for e in s.set.elements.difference(&want.elements) {
+                            tx.del_element(name, e);
+                        }
+                        for e in want.elements.difference(&s.set.elements) {
+                            tx.add_element(name, e);
+                        }
                         changed_sets.insert(name.clone());
                     }
+                    self.counts.elements = self.counts.elements - s.set.elements.len() + want.elements.len();
+                    s.set.elements = want.elements.clone();
                 }
                 None => {
                     tx.sets_before.entry(name.clone()).or_insert(false);
@@ -1090,7 +1100,7 @@ impl NodeCompiler {
                         name: name.clone(),
                         kind: want.kind,
                         interval: want.interval,
-                        elements: Arc::new(want.elements.clone()),
+                        elements: want.elements.clone(),
                     };
                     let users = BTreeSet::from([tier_user()]);
                     self.sets.insert(name.clone(), Shared { set, peers: None, named: None, users });

@@ -14,22 +14,77 @@
 //! `tports_…`: port ranges by content). A peer the lowering could not read matches every address in a Deny
 //! or Pass rule and none in an Accept rule, as the engine decides.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use palisade_engine::cnp::lower::{TierPeer, TierPort};
+use palisade_engine::bitset::BitSet;
+use palisade_engine::cnp::lower::{NodeFacts, TierPeer, TierPort, TierRule};
 use palisade_engine::cnp::tiers::IndexedTierPolicy;
-use palisade_engine::cnp::{Action, Tier};
+use palisade_engine::cnp::{Action, PolicyKind, Tier};
 use palisade_engine::policy::Direction;
+use palisade_engine::store::Changes;
 use palisade_engine::{Index, IpFamily, PodId, Protocol};
 
 use crate::compile::{ip_num, ip_of, merge, num_ip, proto, quote, range_elem};
 
-/// A set a tier chain uses: its type, whether it holds intervals, its elements.
+/// A set a tier chain uses: its type, whether it holds intervals, its elements (shared with the cache, so
+/// an unchanged set is recognised without comparing its elements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TierSet {
     pub kind: &'static str,
     pub interval: bool,
-    pub elements: BTreeSet<String>,
+    pub elements: Arc<BTreeSet<String>>,
+}
+
+/// A tier rule: its policy's kind and name, the direction, its index.
+type RuleKey = (PolicyKind, String, Direction, usize);
+
+/// A tier rule as last compiled, with what it was compiled from.
+#[derive(Debug)]
+struct CachedRule {
+    rule: TierRule,
+    peers: Vec<[BitSet; 2]>,
+    /// It resolves named ports, on any pod of the cluster.
+    named: bool,
+    lines: Vec<String>,
+    sets: Vec<(String, TierSet)>,
+    /// The addresses its sets hold.
+    addresses: HashSet<IpAddr>,
+}
+
+/// The tier rules as last compiled, so that a change compiles again only the rules it touches: a rule is
+/// reused while its definition and its peers' pods are the same and none of those pods (nor any pod, for a
+/// rule with named ports) changed; Nodes changing drops everything.
+#[derive(Debug, Default)]
+pub(crate) struct RuleCache {
+    nodes: Vec<NodeFacts>,
+    rules: HashMap<RuleKey, CachedRule>,
+}
+
+impl RuleCache {
+    /// Drops the rules `changes` may have made stale.
+    pub(crate) fn invalidate(&mut self, index: &Index, changes: &Changes) {
+        if index.tiers().nodes() != self.nodes.as_slice() {
+            self.rules.clear();
+            self.nodes = index.tiers().nodes().to_vec();
+        }
+        if changes.tiers {
+            let live: HashSet<(PolicyKind, &str)> =
+                index.tiers().policies.iter().map(|p| (p.policy.kind, p.policy.name.as_str())).collect();
+            self.rules.retain(|k, _| live.contains(&(k.0, k.1.as_str())));
+        }
+        if changes.pods.is_empty() {
+            return;
+        }
+        let ids: Vec<PodId> = changes.pods.keys().filter_map(|k| index.pod_id(k)).collect();
+        let before: HashSet<IpAddr> = changes.pods.values().flatten().copied().collect();
+        self.rules.retain(|_, c| {
+            !c.named
+                && !c.addresses.iter().any(|a| before.contains(a))
+                && !ids.iter().any(|&q| c.peers.iter().any(|p| p[0].contains(q) || p[1].contains(q)))
+        });
+    }
 }
 
 /// The tier chain a local pod's side jumps to: its name, or `None` when no tier policy of `tier` selects the
@@ -71,6 +126,7 @@ pub(crate) fn chain_name(index: &Index, tier: Tier, d: Direction, ids: &[usize])
 
 /// The rules of a tier chain for the policies `ids` (walk order), adding the sets they use to `sets`.
 pub(crate) fn chain_rules(
+    cache: &mut RuleCache,
     index: &Index,
     d: Direction,
     ids: &[usize],
@@ -80,7 +136,37 @@ pub(crate) fn chain_rules(
     for &i in ids {
         let p = &index.tiers().policies[i];
         for ri in 0..p.rules(d).len() {
-            rules.extend(rule_lines(index, p, d, ri, sets));
+            let key: RuleKey = (p.policy.kind, p.policy.name.clone(), d, ri);
+            let rule = &p.rules(d)[ri];
+            let hit = cache.rules.get(&key).filter(|c| c.rule == rule.rule && c.peers == rule.peers);
+            let cached = match hit {
+                Some(c) => c,
+                None => {
+                    let mut own = BTreeMap::new();
+                    let lines = rule_lines(index, p, d, ri, &mut own);
+                    let addresses = own
+                        .values()
+                        .filter(|s| !s.interval)
+                        .flat_map(|s| s.elements.iter())
+                        .filter_map(|e| e.split(" . ").next().and_then(|a| a.parse().ok()))
+                        .collect();
+                    let named = rule.rule.protocols.iter().flatten().any(|p| matches!(p, TierPort::Named(_)));
+                    let c = CachedRule {
+                        rule: rule.rule.clone(),
+                        peers: rule.peers.clone(),
+                        named,
+                        lines,
+                        sets: own.into_iter().collect(),
+                        addresses,
+                    };
+                    cache.rules.insert(key.clone(), c);
+                    &cache.rules[&key]
+                }
+            };
+            rules.extend(cached.lines.iter().cloned());
+            for (name, set) in &cached.sets {
+                sets.insert(name.clone(), set.clone());
+            }
         }
     }
     rules
@@ -126,7 +212,10 @@ fn rule_lines(
     }
     let ports_set = (!port_elems.is_empty()).then(|| {
         let name = format!("tports_{:016x}", stable_hash(&port_elems));
-        sets.insert(name.clone(), TierSet { kind: "inet_proto . inet_service", interval: true, elements: port_elems });
+        sets.insert(
+            name.clone(),
+            TierSet { kind: "inet_proto . inet_service", interval: true, elements: Arc::new(port_elems) },
+        );
         name
     });
     let (peer_dir, dest_dir) = match d {
@@ -174,7 +263,7 @@ fn rule_lines(
         } else {
             if !addrs.is_empty() {
                 let name = format!("tp{f}_{id:016x}");
-                sets.insert(name.clone(), TierSet { kind: addr_type, interval: false, elements: addrs });
+                sets.insert(name.clone(), TierSet { kind: addr_type, interval: false, elements: Arc::new(addrs) });
                 peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
             }
             let v4 = family == IpFamily::V4;
@@ -184,7 +273,7 @@ fn rule_lines(
                 .collect();
             if !nets.is_empty() {
                 let name = format!("tn{f}_{id:016x}");
-                sets.insert(name.clone(), TierSet { kind: addr_type, interval: true, elements: nets });
+                sets.insert(name.clone(), TierSet { kind: addr_type, interval: true, elements: Arc::new(nets) });
                 peer_exprs.push(format!("{ipk} {peer_dir} @{name} "));
             }
         }
@@ -207,7 +296,7 @@ fn rule_lines(
                 } else {
                     "ipv6_addr . inet_proto . inet_service"
                 };
-                sets.insert(name.clone(), TierSet { kind, interval: false, elements });
+                sets.insert(name.clone(), TierSet { kind, interval: false, elements: Arc::new(elements) });
                 port_exprs.push(format!("{ipk} {dest_dir} . meta l4proto . th dport @{name} "));
             }
         }

@@ -82,7 +82,7 @@ fn deltas_equal_full_replaces() {
     // The walk goes through a session (as the agent and sandbox do); the listings are separate processes.
     let mut nft = NftSession::new(Some(ns.0.clone()));
 
-    let all = objects(Shape { pods: 120, policies: 30, seed: 3 });
+    let all = objects(Shape { pods: 120, policies: 30, seed: 3, cluster_policies: 0 });
     let mut cluster = Cluster::from_objects(all.iter().cloned());
     let mut applied = ruleset(&cluster);
     nft.apply(&applied.render_replace()).unwrap();

@@ -246,7 +246,7 @@ fn incremental_updates_equal_fresh_compiles() {
     use palisade_engine::{Object, Store};
     use palisade_nft::NodeCompiler;
     for seed in [7, 11, 23] {
-        let all = objects(Shape { pods: 300, policies: 60, seed });
+        let all = objects(Shape { pods: 300, policies: 60, seed, cluster_policies: 0 });
         let mut cluster = Cluster::from_objects(all.clone());
         let mut store = Store::from_cluster(&cluster);
         let mut node = Node {
