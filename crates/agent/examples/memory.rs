@@ -15,7 +15,7 @@ fn rss_mb() -> f64 {
 fn main() {
     let arg = |i: usize, default: usize| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     println!("start {:.1} MB", rss_mb());
-    let docs = manifests(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42 });
+    let docs = manifests(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42, cluster_policies: 0 });
     let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
     drop(docs);
     println!("manifest text {:.1} MB", rss_mb());

@@ -14,7 +14,7 @@ use palisade_nft::{NftDataplane, Recorder};
 
 fn main() {
     let arg = |i: usize, default: usize| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let all = objects(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42 });
+    let all = objects(Shape { pods: arg(1, 10_000), policies: arg(2, 1_000), seed: 42, cluster_policies: 0 });
     let mut agent = Agent::new(
         "node-0",
         "palisade",

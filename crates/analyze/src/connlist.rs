@@ -591,7 +591,7 @@ mod tests {
     fn memoised_list_equals_pairwise_answers() {
         for seed in 1..7 {
             let mut loaded = Loaded::default();
-            let mut docs = manifests(Shape { pods: 150, policies: 60, seed });
+            let mut docs = manifests(Shape { pods: 150, policies: 60, seed, cluster_policies: 0 });
             if seed > 3 {
                 docs.extend(tier_policies(seed));
             }

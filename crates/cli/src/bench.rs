@@ -114,7 +114,9 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::List { workloads, policies, seed, output } => {
             let mut loaded = palisade_engine::Loaded::default();
             for (i, v) in
-                palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed }).into_iter().enumerate()
+                palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed, cluster_policies: 0 })
+                    .into_iter()
+                    .enumerate()
             {
                 let origin = palisade_engine::Origin { source: "synthetic".into(), document: i + 1, item: None };
                 palisade_engine::load::load_value(origin, v, &mut loaded);
@@ -222,7 +224,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output: TextJson) -> Result<ExitCode> {
-    let c = cluster(Shape { pods, policies, seed });
+    let c = cluster(Shape { pods, policies, seed, cluster_policies: 0 });
     let t = Instant::now();
     let index = Index::build(&c);
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -361,7 +363,7 @@ fn loaded_of(docs: Vec<serde_json::Value>) -> palisade_engine::Loaded {
 
 fn bench_diff(workloads: usize, policies: usize, seed: u64, output: TextJson) -> Result<ExitCode> {
     use palisade_analyze::exposure::{Options, list, render_txt};
-    let old_docs = palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed });
+    let old_docs = palisade_engine::synth::manifests(Shape { pods: workloads, policies, seed, cluster_policies: 0 });
     let new_docs = next_version(&old_docs);
     let (old, new) = (loaded_of(old_docs), loaded_of(new_docs));
 

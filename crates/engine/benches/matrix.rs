@@ -47,7 +47,7 @@ fn main() {
     let a = args();
     let mut per_pair = Vec::new();
     for &(pods, policies) in &a.sizes {
-        let index = Index::build(&cluster(Shape { pods, policies, seed: a.seed }));
+        let index = Index::build(&cluster(Shape { pods, policies, seed: a.seed, cluster_policies: 0 }));
         let n = index.pods().len();
         let pairs = (n * n) as f64;
         let mut ms = Vec::new();

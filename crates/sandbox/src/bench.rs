@@ -145,7 +145,7 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
     );
 
     // The synthetic cluster: every pod a peer; one in ten local to this node (chains, map entries).
-    let synthetic = objects(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
+    let synthetic = objects(Shape { pods: opts.pods, policies: opts.policies, seed: 42, cluster_policies: 0 });
     let local: Vec<ObjectKey> =
         synthetic.iter().filter(|o| matches!(o, Object::Pod(_))).map(Object::key).step_by(10).collect();
     sb.add_synthetic(&synthetic, &local)?;
@@ -424,7 +424,12 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
     wait_agent(&sb, want, first_limit)?;
     let rss_empty_mb = status_mb(sb.agent_pid(0), "VmRSS:");
 
-    let manifests = palisade_engine::synth::manifests(Shape { pods: opts.pods, policies: opts.policies, seed: 42 });
+    let manifests = palisade_engine::synth::manifests(Shape {
+        pods: opts.pods,
+        policies: opts.policies,
+        seed: 42,
+        cluster_policies: 0,
+    });
     let node = crate::node_name(0);
     let local_pods = manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).count();
     // The pods and namespaces alone, then the whole cluster, as after a node reboot.

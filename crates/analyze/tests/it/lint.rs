@@ -363,7 +363,8 @@ mod unreachable_against_the_engine {
         let (mut tier_findings, mut np_findings, mut checked) = (0, 0, 0usize);
         for seed in 1..40 {
             let mut loaded = Loaded::default();
-            let docs = manifests(Shape { pods: 30, policies: 0, seed }).into_iter().chain(policies(seed));
+            let docs =
+                manifests(Shape { pods: 30, policies: 0, seed, cluster_policies: 0 }).into_iter().chain(policies(seed));
             for (i, v) in docs.enumerate() {
                 palisade_engine::load::load_value(
                     Origin { source: "s".into(), document: i + 1, item: None },
