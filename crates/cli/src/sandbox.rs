@@ -134,7 +134,7 @@ pub enum SandboxCommand {
         #[arg(long)]
         interval_ms: u64,
     },
-    /// Delete an object: `delete netpol NAME -n NS` (any served kind: pods, deploy, svc, ns...).
+    /// Delete an object: `delete netpol NAME -n NS` (any served kind: pods, deploy, svc, ns, cnp...).
     Delete {
         #[arg(long, default_value = "default")]
         name: String,
@@ -478,7 +478,10 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
             block_on(async {
                 let c = palisade_cluster::client::SandboxClient::connect(&name).await?;
                 if !c.delete(r, &namespace, &object).await? {
-                    bail!("{} {object:?} not found in namespace {namespace:?}", r.qualified());
+                    if r.namespaced {
+                        bail!("{} {object:?} not found in namespace {namespace:?}", r.qualified());
+                    }
+                    bail!("{} {object:?} not found", r.qualified());
                 }
                 c.wait_settled(SETTLE).await?;
                 Ok(())

@@ -651,6 +651,9 @@ fn admit(state: &ApiState, t: &Target, obj: &mut Value, old: Option<&Value>, q: 
     if r.kind == "NetworkPolicy" {
         causes.extend(validate_network_policy(obj));
     }
+    if r.group == palisade_engine::cnp::GROUP {
+        causes.extend(validate_tier_policy(r, obj));
+    }
     if !causes.is_empty() {
         return Err(ApiError::invalid(r, &name, causes));
     }
@@ -675,6 +678,39 @@ fn validate_network_policy(obj: &Value) -> Vec<Value> {
             };
             let text = e.to_string();
             let message = text.strip_prefix(&format!("{}: ", e.field)).unwrap_or(&text).to_owned();
+            json!({"reason": reason, "message": message, "field": e.field.as_str()})
+        })
+        .collect()
+}
+
+/// A tier policy validated by the engine as the apiserver validates it with the CRD installed (schema and
+/// CEL rules); the checks the engine makes beyond the CRD (label-selector syntax) refuse the object too,
+/// saying so, since the agents would skip it. Metadata is `strategy`'s.
+fn validate_tier_policy(r: &Resource, obj: &Value) -> Vec<Value> {
+    let decoded = palisade_engine::cnp::decode_cluster_object(r.kind, &r.api_version(), obj.clone());
+    let object = match decoded {
+        Ok(o) => o,
+        Err(e) => return vec![json!({"reason": "FieldValueInvalid", "message": e, "field": "spec"})],
+    };
+    palisade_engine::cnp::validate::validate_cluster_object(&object)
+        .into_iter()
+        .filter(|e| !e.field.as_str().starts_with("metadata."))
+        .map(|e| {
+            let reason = [
+                ("Required value", "FieldValueRequired"),
+                ("Unsupported value", "FieldValueNotSupported"),
+                ("Duplicate value", "FieldValueDuplicate"),
+                ("Forbidden", "FieldValueForbidden"),
+                ("Too long", "FieldValueTooLong"),
+                ("Too many", "FieldValueTooMany"),
+            ]
+            .iter()
+            .find(|(prefix, _)| e.message.starts_with(prefix))
+            .map_or("FieldValueInvalid", |(_, reason)| reason);
+            let mut message = e.message.clone();
+            if e.stricter {
+                message.push_str(" (Palisade refuses this; the apiserver with the CRD accepts it)");
+            }
             json!({"reason": reason, "message": message, "field": e.field.as_str()})
         })
         .collect()

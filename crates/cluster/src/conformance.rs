@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use palisade_conformance::{Backend, CaseError, ExternalHost};
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::{Connection, Kind, Object};
 use palisade_sandbox::Sandbox;
 use serde_json::Value;
@@ -48,6 +49,24 @@ pub fn api_object(o: &Object, nodes: &[String]) -> Value {
         }
     }
     v
+}
+
+/// A case's tier policy as written to the API (server-set metadata removed).
+pub fn api_cluster_object(o: &ClusterObject) -> Value {
+    let mut v = palisade_sandbox::cluster_object_json(o);
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["creationTimestamp", "resourceVersion", "uid", "generation", "managedFields"] {
+            meta.remove(k);
+        }
+    }
+    v
+}
+
+fn cluster_resource_of(kind: ClusterKind) -> Result<&'static crate::resources::Resource, CaseError> {
+    crate::resources::RESOURCES
+        .iter()
+        .find(|r| r.group == palisade_engine::cnp::GROUP && r.kind.parse::<ClusterKind>().ok() == Some(kind))
+        .ok_or_else(|| CaseError(format!("the sandbox's API does not serve {kind:?}")))
 }
 
 fn resource_of(kind: Kind) -> Result<&'static crate::resources::Resource, CaseError> {
@@ -149,6 +168,37 @@ impl Backend for ApiBackend {
         })
     }
 
+    /// Tier policies go through the API like any object. A case's Nodes are not written: the sandbox's
+    /// control plane has its own Nodes (the ones its pods run on, with their real addresses), which the
+    /// agents watch for the `nodes` peer.
+    fn apply_cluster(&mut self, objects: &[ClusterObject]) -> Result<(), CaseError> {
+        let policies: Vec<&ClusterObject> = objects.iter().filter(|o| o.kind() != ClusterKind::Node).collect();
+        if policies.is_empty() {
+            return Ok(());
+        }
+        let c = self.client()?;
+        self.rt.block_on(async {
+            for o in policies {
+                let what = format!("{} {}", o.type_meta().1, o.name());
+                c.apply(&api_cluster_object(o)).await.map_err(|e| CaseError(format!("{what}: {e}")))?;
+            }
+            c.wait_settled(SETTLE).await.map_err(err)
+        })
+    }
+
+    fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> Result<(), CaseError> {
+        if kind == ClusterKind::Node {
+            return Ok(());
+        }
+        let c = self.client()?;
+        self.rt.block_on(async {
+            if !c.delete(cluster_resource_of(kind)?, "", name).await.map_err(err)? {
+                return Err(CaseError(format!("{kind:?} {name} not found")));
+            }
+            c.wait_settled(SETTLE).await.map_err(err)
+        })
+    }
+
     fn probe(&mut self, connections: &[Connection]) -> Result<Vec<bool>, CaseError> {
         let (name, _) = self.current.as_ref().ok_or_else(|| CaseError("no sandbox".into()))?;
         Sandbox::open(name, &self.helper).map_err(err)?.probe(connections).map_err(err)
@@ -178,6 +228,18 @@ mod tests {
         let elsewhere = api_object(&pod("minikube"), &nodes);
         assert!(elsewhere["spec"].get("nodeName").is_none(), "{elsewhere}");
         assert_eq!(elsewhere["metadata"]["labels"]["app"], "a");
+    }
+
+    #[test]
+    fn every_tier_kind_has_its_resource() {
+        for (k, plural) in [
+            (ClusterKind::ClusterNetworkPolicy, "clusternetworkpolicies"),
+            (ClusterKind::AdminNetworkPolicy, "adminnetworkpolicies"),
+            (ClusterKind::BaselineAdminNetworkPolicy, "baselineadminnetworkpolicies"),
+        ] {
+            assert_eq!(cluster_resource_of(k).map(|r| r.plural).ok(), Some(plural));
+        }
+        assert!(cluster_resource_of(ClusterKind::Node).is_err(), "Nodes are the core group's");
     }
 
     #[test]

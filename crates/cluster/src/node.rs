@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::{Kind, Object};
 use palisade_sandbox::Sandbox;
 use serde_json::Value;
@@ -18,6 +19,29 @@ use crate::store::{Store, ns_name, rv_of};
 #[derive(Default)]
 pub struct Dataplane {
     applied: BTreeMap<(Kind, String, String), u64>,
+    /// Tier policies and Nodes handed over, by kind and name, at their resourceVersion.
+    applied_cluster: BTreeMap<(ClusterKind, String), u64>,
+}
+
+/// The cluster-scoped kinds the dataplane reads: the tier policies, and the Nodes their `nodes` peer matches.
+const CLUSTER_RESOURCES: [(ClusterKind, &str); 4] = [
+    (ClusterKind::ClusterNetworkPolicy, "policy.networking.k8s.io/clusternetworkpolicies"),
+    (ClusterKind::AdminNetworkPolicy, "policy.networking.k8s.io/adminnetworkpolicies"),
+    (ClusterKind::BaselineAdminNetworkPolicy, "policy.networking.k8s.io/baselineadminnetworkpolicies"),
+    (ClusterKind::Node, "/nodes"),
+];
+
+/// A stored tier policy or Node as the engine reads it (the API server validated it on the way in).
+fn engine_cluster_object(v: &Value) -> Option<ClusterObject> {
+    let kind = v["kind"].as_str()?;
+    let api_version = v["apiVersion"].as_str().unwrap_or("");
+    match palisade_engine::cnp::decode_cluster_object(kind, api_version, v.clone()) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!(kind, error = %e, "a stored object the engine cannot read; skipped");
+            None
+        }
+    }
 }
 
 fn engine_object(kind: Kind, v: &Value) -> Option<Object> {
@@ -67,6 +91,36 @@ impl Dataplane {
             }
         }
         self.applied = seen;
+        self.reconcile_cluster(store, sandbox);
+    }
+
+    /// Hands the tier policies and Nodes that changed to the sandbox, and deletes the ones gone.
+    fn reconcile_cluster(&mut self, store: &Store, sandbox: &mut Sandbox) {
+        let mut seen = BTreeMap::new();
+        let mut changed = Vec::new();
+        for (kind, resource) in CLUSTER_RESOURCES {
+            for o in store.list(resource, None).0 {
+                let k = (kind, ns_name(&o).1);
+                let rv = rv_of(&o).unwrap_or(0);
+                if self.applied_cluster.get(&k) != Some(&rv)
+                    && let Some(obj) = engine_cluster_object(&o)
+                {
+                    changed.push(obj);
+                }
+                seen.insert(k, rv);
+            }
+        }
+        if !changed.is_empty()
+            && let Err(e) = sandbox.apply_cluster(&changed)
+        {
+            tracing::warn!(error = %e, "enforcing the change of the tier policies failed");
+        }
+        for (kind, name) in self.applied_cluster.keys().filter(|k| !seen.contains_key(*k)) {
+            if let Err(e) = sandbox.delete_cluster(*kind, name) {
+                tracing::warn!(error = %e, "enforcing the deletion of {kind:?} {name} failed");
+            }
+        }
+        self.applied_cluster = seen;
     }
 }
 
@@ -91,14 +145,15 @@ pub struct Node {
     pub dataplane: Option<Dataplane>,
     pub proxy: crate::kubeproxy::KubeProxy,
     pub sandbox: Arc<Mutex<Sandbox>>,
-    /// The newest change the agents care about (Pods, Namespaces, NetworkPolicies): with agents, a pass is
-    /// done once every agent reports enforcing it.
+    /// The newest change the agents care about (Pods, Namespaces, NetworkPolicies, the tier policies, Nodes):
+    /// with agents, a pass is done once every agent reports enforcing it.
     pub relevant_rv: u64,
 }
 
 /// The resources a node agent watches.
 fn agent_watches(resource: &str) -> bool {
-    matches!(resource, "/pods" | "/namespaces" | "networking.k8s.io/networkpolicies")
+    matches!(resource, "/pods" | "/namespaces" | "networking.k8s.io/networkpolicies" | "/nodes")
+        || CLUSTER_RESOURCES.iter().any(|(_, r)| *r == resource)
 }
 
 impl Node {

@@ -1,6 +1,7 @@
 //! The kinds the API server serves: group, version, plural, kind, scope, short names, categories and
 //! subresources. Discovery (aggregated and legacy), OpenAPI and routing are all derived from this one table.
 
+use palisade_engine::cnp::ClusterKind;
 use serde_json::{Value, json};
 
 /// One served resource.
@@ -88,7 +89,40 @@ pub const RESOURCES: &[Resource] = &[
     r("batch", "cronjobs", "cronjob", "CronJob", true, &["cj"], &["all"], &[STATUS]),
     r("networking.k8s.io", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], &[], &[]),
     r("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", true, &[], &[], &[]),
+    // The tier policies (kubernetes-sigs/network-policy-api CRDs: v0.2.0, and v0.1.x for v1alpha1), served as
+    // if their CRDs were installed; the preferred version of the group first.
+    tier(ClusterKind::ClusterNetworkPolicy),
+    tier(ClusterKind::AdminNetworkPolicy),
+    tier(ClusterKind::BaselineAdminNetworkPolicy),
 ];
+
+/// A tier policy kind's resource, as its upstream CRD names it.
+const fn tier(kind: ClusterKind) -> Resource {
+    let (version, plural, singular, kind, short): (_, _, _, _, &'static [&'static str]) = match kind {
+        ClusterKind::AdminNetworkPolicy => {
+            ("v1alpha1", "adminnetworkpolicies", "adminnetworkpolicy", "AdminNetworkPolicy", &["anp"])
+        }
+        ClusterKind::BaselineAdminNetworkPolicy => (
+            "v1alpha1",
+            "baselineadminnetworkpolicies",
+            "baselineadminnetworkpolicy",
+            "BaselineAdminNetworkPolicy",
+            &["banp"],
+        ),
+        _ => ("v1alpha2", "clusternetworkpolicies", "clusternetworkpolicy", "ClusterNetworkPolicy", &["cnp"]),
+    };
+    Resource {
+        group: palisade_engine::cnp::GROUP,
+        version,
+        plural,
+        singular,
+        kind,
+        namespaced: false,
+        short,
+        categories: &[],
+        subresources: &[],
+    }
+}
 
 impl Resource {
     /// `apps/v1`, or `v1` for the core group.
@@ -149,8 +183,15 @@ fn groups() -> Vec<&'static str> {
     g
 }
 
-fn version_of(group: &str) -> &'static str {
-    RESOURCES.iter().find(|r| r.group == group).map_or("v1", |r| r.version)
+/// The versions a group serves, the preferred (first in the table) first.
+fn versions_of(group: &str) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        if !v.contains(&r.version) {
+            v.push(r.version);
+        }
+    }
+    v
 }
 
 fn aggregated_resource(r: &Resource) -> Value {
@@ -180,9 +221,15 @@ pub fn aggregated(core: bool) -> Value {
     let items: Vec<Value> = group_names
         .iter()
         .map(|g| {
-            let resources: Vec<Value> = RESOURCES.iter().filter(|r| r.group == *g).map(aggregated_resource).collect();
-            json!({"metadata": {"name": g, "creationTimestamp": null},
-                   "versions": [{"version": version_of(g), "resources": resources, "freshness": "Current"}]})
+            let versions: Vec<Value> = versions_of(g)
+                .into_iter()
+                .map(|v| {
+                    let resources: Vec<Value> =
+                        RESOURCES.iter().filter(|r| r.group == *g && r.version == v).map(aggregated_resource).collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
@@ -199,8 +246,9 @@ pub fn api_group_list() -> Value {
     let groups: Vec<Value> = groups()
         .iter()
         .map(|g| {
-            let gv = json!({"groupVersion": format!("{g}/{}", version_of(g)), "version": version_of(g)});
-            json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+            let versions: Vec<Value> =
+                versions_of(g).into_iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+            json!({"name": g, "preferredVersion": versions[0].clone(), "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -234,8 +282,10 @@ pub fn openapi_root(hash: &str) -> Value {
     let mut paths = serde_json::Map::new();
     paths.insert("api/v1".into(), json!({"serverRelativeURL": format!("/openapi/v3/api/v1?hash={hash}")}));
     for g in groups() {
-        let gv = format!("apis/{g}/{}", version_of(g));
-        paths.insert(gv.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}));
+        for v in versions_of(g) {
+            let gv = format!("apis/{g}/{v}");
+            paths.insert(gv.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}));
+        }
     }
     json!({"paths": paths})
 }
@@ -280,7 +330,26 @@ mod tests {
         let apis = aggregated(false);
         let names: Vec<&str> =
             apis["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["apps", "batch", "networking.k8s.io", "discovery.k8s.io"]);
+        assert_eq!(names, ["apps", "batch", "networking.k8s.io", "discovery.k8s.io", "policy.networking.k8s.io"]);
+        let tiers = &apis["items"][4]["versions"];
+        assert_eq!(tiers[0]["version"], "v1alpha2", "the preferred version first");
+        assert_eq!(tiers[0]["resources"][0]["resource"], "clusternetworkpolicies");
+        assert_eq!(tiers[0]["resources"][0]["scope"], "Cluster");
+        assert_eq!(tiers[0]["resources"][0]["shortNames"], json!(["cnp"]));
+        let v1alpha1: Vec<&str> =
+            tiers[1]["resources"].as_array().unwrap().iter().map(|r| r["resource"].as_str().unwrap()).collect();
+        assert_eq!(v1alpha1, ["adminnetworkpolicies", "baselineadminnetworkpolicies"]);
+        let legacy = api_group_list();
+        let policy = legacy["groups"].as_array().unwrap().iter().find(|g| g["name"] == "policy.networking.k8s.io");
+        assert_eq!(policy.unwrap()["preferredVersion"]["version"], "v1alpha2");
+        assert_eq!(
+            resource_list("policy.networking.k8s.io", "v1alpha1").unwrap()["resources"][1]["shortNames"],
+            json!(["banp"])
+        );
+        let doc = openapi_group_version("policy.networking.k8s.io", "v1alpha2").unwrap();
+        let p = &doc["paths"]["/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies/{name}"]["patch"];
+        assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "ClusterNetworkPolicy");
+        assert!(openapi_root("h")["paths"]["apis/policy.networking.k8s.io/v1alpha1"].is_object());
         let core = aggregated(true);
         let pods = &core["items"][0]["versions"][0]["resources"]
             .as_array()

@@ -1934,6 +1934,10 @@ pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError>
         "ServiceAccount" => validate_meta(e, obj, true, dns1123_subdomain),
         "Endpoints" => validate_endpoints(e, obj),
         "EndpointSlice" => validate_endpointslice(e, obj),
+        // Their spec is validated by the engine (the CRDs' schema and CEL rules).
+        "ClusterNetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" => {
+            validate_meta(e, obj, false, dns1123_subdomain)
+        }
         _ => {}
     }
     if let Some(old) = old {
@@ -2002,6 +2006,23 @@ where
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
+/// [`roundtrip`] for the tier policies' types (the engine's, which carry no `apiVersion` and `kind`: those
+/// are kept as they came).
+fn roundtrip_tier<T>(v: Value) -> Result<Value, String>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let mut out = roundtrip::<T>(v.clone())?;
+    if let (Some(o), Some(i)) = (out.as_object_mut(), v.as_object()) {
+        for k in ["apiVersion", "kind"] {
+            if let Some(x) = i.get(k) {
+                o.insert(k.into(), x.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn is_null_or_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -2041,6 +2062,7 @@ fn collect_unknown(input: &Value, output: &Value, path: &str, out: &mut Vec<Stri
 pub fn unknown_fields(kind: &str, obj: &Value) -> Result<Vec<String>, String> {
     use k8s_openapi::api::networking::v1 as net;
     use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core, discovery::v1 as disc};
+    use palisade_engine::cnp;
     let (api_version, decode): (&str, Decoder) = match kind {
         "Namespace" => ("v1", roundtrip::<core::Namespace>),
         "Pod" => ("v1", roundtrip::<core::Pod>),
@@ -2058,6 +2080,11 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Result<Vec<String>, String> {
         "CronJob" => ("batch/v1", roundtrip::<batch::CronJob>),
         "EndpointSlice" => ("discovery.k8s.io/v1", roundtrip::<disc::EndpointSlice>),
         "NetworkPolicy" => ("networking.k8s.io/v1", roundtrip::<net::NetworkPolicy>),
+        "ClusterNetworkPolicy" => ("policy.networking.k8s.io/v1alpha2", roundtrip_tier::<cnp::ClusterNetworkPolicy>),
+        "AdminNetworkPolicy" => ("policy.networking.k8s.io/v1alpha1", roundtrip_tier::<cnp::AdminNetworkPolicy>),
+        "BaselineAdminNetworkPolicy" => {
+            ("policy.networking.k8s.io/v1alpha1", roundtrip_tier::<cnp::BaselineAdminNetworkPolicy>)
+        }
         _ => return Ok(Vec::new()),
     };
     let Value::Object(mut m) = obj.clone() else {

@@ -375,6 +375,12 @@ fn columns(kind: &str) -> Vec<Col> {
         "ConfigMap" => vec![NAME, c("Data", "string", CM_DATA), AGE],
         "Secret" => vec![NAME, c("Type", "string", SECRET_TYPE), c("Data", "string", SECRET_DATA), AGE],
         "ServiceAccount" => vec![NAME, c("Secrets", "string", SA_SECRETS), AGE],
+        // The tier policies' CRDs' additionalPrinterColumns (network-policy-api v0.2.0 and v0.1.x).
+        "ClusterNetworkPolicy" => {
+            vec![NAME, c("Tier", "string", ""), c("Priority", "string", ""), c("Age", "date", "")]
+        }
+        "AdminNetworkPolicy" => vec![NAME, c("Priority", "string", ""), c("Age", "date", "")],
+        "BaselineAdminNetworkPolicy" => vec![NAME, c("Age", "date", "")],
         // Kinds without a printer get what the apiextensions server gives a CRD without printer columns.
         _ => vec![NAME, c("Age", "date", META_CREATION)],
     }
@@ -493,6 +499,8 @@ fn cells(kind: &str, o: &Value, now: i128) -> (Vec<Value>, Option<Value>) {
         "ConfigMap" => vec![name, (obj_len(o, "/data") + obj_len(o, "/binaryData")).into(), age],
         "Secret" => vec![name, st(o, "/type").into(), obj_len(o, "/data").into(), age],
         "ServiceAccount" => vec![name, (arr(o, "/secrets").len() as i64).into(), age],
+        "ClusterNetworkPolicy" => vec![name, printer_cell(o, "/spec/tier"), printer_cell(o, "/spec/priority"), age],
+        "AdminNetworkPolicy" => vec![name, printer_cell(o, "/spec/priority"), age],
         _ => vec![name, age],
     };
     (cells, None)
@@ -834,6 +842,15 @@ fn event_cells(o: &Value, name: Value, now: i128) -> Vec<Value> {
         count.into(),
         name,
     ]
+}
+
+/// A CRD printer column of type string: the value printed as text, null (kubectl's `<none>`) when absent.
+fn printer_cell(o: &Value, ptr: &str) -> Value {
+    match at(o, ptr) {
+        Some(Value::String(s)) => Value::from(s.as_str()),
+        Some(v) if !v.is_null() => Value::from(v.to_string()),
+        _ => Value::Null,
+    }
 }
 
 fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
@@ -1356,6 +1373,21 @@ mod tests {
     }
 
     #[test]
+    fn tier_policies_print_their_crds_columns() {
+        let cnp = json!({"metadata": {"name": "deny-z", "creationTimestamp": "2026-12-01T04:30:02Z"},
+                         "spec": {"tier": "Admin", "priority": 10}});
+        assert_eq!(
+            column_names("ClusterNetworkPolicy").iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["Name", "Tier", "Priority", "Age"]
+        );
+        let cells = cells_of("ClusterNetworkPolicy", cnp);
+        assert_eq!(&cells[..3], &[json!("deny-z"), json!("Admin"), json!("10")]);
+        let anp = json!({"metadata": {"name": "a"}, "spec": {}});
+        assert_eq!(cells_of("AdminNetworkPolicy", anp)[1], Value::Null, "kubectl prints <none>");
+        assert_eq!(column_names("BaselineAdminNetworkPolicy").len(), 2);
+    }
+
+    #[test]
     fn table_shape_and_row_metadata() {
         let meta = json!({"name": "web-1", "namespace": "prod", "uid": "u-1", "resourceVersion": "42",
                           "creationTimestamp": "2026-12-01T04:30:02Z", "labels": {"app": "web"},
@@ -1544,7 +1576,10 @@ mod tests {
             ("ConfigMap", &[("Name", 0), ("Data", 0), ("Age", 0)]),
             ("Secret", &[("Name", 0), ("Type", 0), ("Data", 0), ("Age", 0)]),
             ("ServiceAccount", &[("Name", 0), ("Secrets", 0), ("Age", 0)]),
-            ("ClusterNetworkPolicy", &[("Name", 0), ("Age", 0)]),
+            ("ClusterNetworkPolicy", &[("Name", 0), ("Tier", 0), ("Priority", 0), ("Age", 0)]),
+            ("AdminNetworkPolicy", &[("Name", 0), ("Priority", 0), ("Age", 0)]),
+            // A kind without a printer: what the apiextensions server gives a CRD without printer columns.
+            ("Widget", &[("Name", 0), ("Age", 0)]),
         ];
         for (kind, want) in cases {
             let want: Vec<(String, i64)> = want.iter().map(|(n, p)| (n.to_string(), *p)).collect();
@@ -2099,8 +2134,14 @@ mod tests {
             ),
             (
                 "ClusterNetworkPolicy",
-                json!({"metadata": {"name": "cnp", "creationTimestamp": "2025-12-01T04:31:02Z"}}),
-                json!(["cnp", "365d"]),
+                json!({"metadata": {"name": "cnp", "creationTimestamp": "2025-12-01T04:31:02Z"},
+                       "spec": {"tier": "Baseline", "priority": 0}}),
+                json!(["cnp", "Baseline", "0", "365d"]),
+            ),
+            (
+                "Widget",
+                json!({"metadata": {"name": "w", "creationTimestamp": "2025-12-01T04:31:02Z"}}),
+                json!(["w", "365d"]),
             ),
         ];
         for (kind, obj, want) in cases {

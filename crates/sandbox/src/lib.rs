@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodIP;
 use palisade_conformance::{Backend, CaseError, ExternalHost};
+use palisade_engine::cnp::{ClusterKind, ClusterObject};
 use palisade_engine::model::PodFacts;
 use palisade_engine::{Cluster, Connection, Endpoint, Index, IpFamily, Kind, Object, ObjectKey, Protocol, Store};
 use palisade_nft::{
@@ -241,6 +242,23 @@ pub fn object_json(o: &Object) -> serde_json::Value {
     v
 }
 
+/// A cluster-scoped object (tier policy, Node) as the Kubernetes JSON the API and the manifest folder carry.
+pub fn cluster_object_json(o: &ClusterObject) -> serde_json::Value {
+    let v = match o {
+        ClusterObject::ClusterNetworkPolicy(x) => serde_json::to_value(x),
+        ClusterObject::AdminNetworkPolicy(x) => serde_json::to_value(x),
+        ClusterObject::BaselineAdminNetworkPolicy(x) => serde_json::to_value(x),
+        ClusterObject::Node(x) => serde_json::to_value(x),
+    };
+    let mut v = v.unwrap_or_default();
+    let (api, kind) = o.type_meta();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), api.into());
+        m.insert("kind".into(), kind.into());
+    }
+    v
+}
+
 impl Sandbox {
     /// Node `i`'s namespace: `palisade-<name>-node`, then `-node1`, `-node2`...
     pub fn node_ns_of(&self, i: usize) -> String {
@@ -419,7 +437,10 @@ impl Sandbox {
             let origin = palisade_engine::Origin { source: "state".into(), document: i + 1, item: None };
             palisade_engine::load::load_value(origin, v.clone(), &mut loaded);
         }
-        let cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
+        let mut cluster = Cluster::from_objects(loaded.objects.into_iter().map(|o| o.value));
+        for o in loaded.cluster_objects {
+            cluster.apply_cluster(o.value);
+        }
         let node = format!("{NETNS_PREFIX}{name}-node");
         let dataplane = NftDataplane::new(NftSession::new(Some(node.clone())), ConntrackCommand::new(Some(node)));
         let mut sb = Sandbox {
@@ -464,7 +485,11 @@ impl Sandbox {
         if !self.persist {
             return Ok(());
         }
-        self.state.objects = all_objects(&self.cluster).iter().map(object_json).collect();
+        self.state.objects = all_objects(&self.cluster)
+            .iter()
+            .map(object_json)
+            .chain(self.cluster.cluster_objects().map(cluster_object_json))
+            .collect();
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| SandboxError::Invalid(e.to_string()))?;
         // Written whole and renamed into place: other processes (`sandbox probe`, tests) read it meanwhile.
         let tmp = self.dir.join(".state.json.tmp");
@@ -746,6 +771,10 @@ impl Sandbox {
             let file = format!("{}.{}.{}.json", o.kind().to_lowercase(), k.namespace, k.name);
             files.insert(file, object_json(&o).to_string());
         }
+        for o in self.cluster.cluster_objects() {
+            let file = format!("{}..{}.json", o.type_meta().1.to_lowercase(), o.name());
+            files.insert(file, cluster_object_json(o).to_string());
+        }
         for (file, text) in &files {
             if self.state.published.get(file) != Some(text) {
                 write_atomic(&dir.join(file), text)?;
@@ -905,6 +934,40 @@ impl Sandbox {
                 self.remove_host(&h);
             }
         }
+        self.sync()?;
+        Ok(existed)
+    }
+
+    /// Creates or replaces cluster-scoped objects (ClusterNetworkPolicies, AdminNetworkPolicies,
+    /// BaselineAdminNetworkPolicies, Nodes) and re-applies the ruleset; as for [`Sandbox::apply`],
+    /// `creationTimestamp` is stamped on new objects and kept on replaced ones. With agents, they are written
+    /// to the manifest folder the agents read.
+    pub fn apply_cluster(&mut self, objects: &[ClusterObject]) -> Result<()> {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        for o in objects {
+            let existing = self
+                .cluster
+                .cluster_objects()
+                .find(|x| x.kind() == o.kind() && x.name() == o.name())
+                .and_then(|x| x.metadata().creation_timestamp.clone());
+            let mut o = o.clone();
+            let meta = match &mut o {
+                ClusterObject::ClusterNetworkPolicy(x) => &mut x.metadata,
+                ClusterObject::AdminNetworkPolicy(x) => &mut x.metadata,
+                ClusterObject::BaselineAdminNetworkPolicy(x) => &mut x.metadata,
+                ClusterObject::Node(x) => &mut x.metadata,
+            };
+            meta.creation_timestamp = existing.or_else(|| Some(Time(now())));
+            self.store.apply_cluster(&o);
+            self.cluster.apply_cluster(o);
+        }
+        self.sync().map(|_| ())
+    }
+
+    /// Deletes a cluster-scoped object and re-applies the ruleset. Returns whether it existed.
+    pub fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> Result<bool> {
+        let existed = self.cluster.delete_cluster(kind, name);
+        self.store.delete_cluster(kind, name);
         self.sync()?;
         Ok(existed)
     }
@@ -1315,5 +1378,16 @@ impl Backend for LiveBackend {
 
     fn probe(&mut self, connections: &[Connection]) -> Result<Vec<bool>, CaseError> {
         self.sandbox()?.probe(connections).map_err(case_err)
+    }
+
+    fn apply_cluster(&mut self, objects: &[ClusterObject]) -> Result<(), CaseError> {
+        self.sandbox()?.apply_cluster(objects).map_err(case_err)
+    }
+
+    fn delete_cluster(&mut self, kind: ClusterKind, name: &str) -> Result<(), CaseError> {
+        if !self.sandbox()?.delete_cluster(kind, name).map_err(case_err)? {
+            return Err(CaseError(format!("{kind:?} {name} not found")));
+        }
+        Ok(())
     }
 }
