@@ -276,7 +276,7 @@ async fn watch_tier_kind(client: Client, sink: Sink, t: TierResource, recheck: D
                 if !absent_reported {
                     tracing::warn!(
                         resource = %t.display(),
-                        "the CRD is not installed: no {}s are enforced (NetworkPolicy is); checking again every {}s",
+                        "the CRD is not installed: {} objects are not enforced (NetworkPolicy is); checking again every {}s",
                         t.kind_name,
                         recheck.as_secs()
                     );
@@ -381,7 +381,7 @@ async fn watch_tier(api: Api<DynamicObject>, sink: &Sink, t: TierResource) -> Ti
             }
             Err(e) => match refused(&e) {
                 Some(404) => {
-                    tracing::warn!(resource = %t.display(), "the CRD is gone: no {}s are enforced", t.kind_name);
+                    tracing::warn!(resource = %t.display(), "the CRD is gone: {} objects are not enforced", t.kind_name);
                     if !send(sink, Change::RelistedCluster { kind: t.kind, objects: Vec::new() }) {
                         return TierWatchEnd::SinkClosed;
                     }
@@ -391,7 +391,7 @@ async fn watch_tier(api: Api<DynamicObject>, sink: &Sink, t: TierResource) -> Ti
                 Some(code) if !listed => {
                     tracing::warn!(
                         resource = %t.display(), code, error = %e,
-                        "not allowed to list it (the agent's ClusterRole needs get, list, watch on it): no {}s are enforced; retrying",
+                        "not allowed to list it (the agent's ClusterRole needs get, list, watch on it): {} objects are not enforced; retrying",
                         t.kind_name
                     );
                     listed = true;

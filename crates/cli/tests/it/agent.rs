@@ -481,3 +481,91 @@ fn with_pod_start_open_the_window_exists() {
     // Once the agent knows it, its policy holds.
     assert_eq!(rounds.last(), Some(&[false, false]), "{rounds:?}");
 }
+
+const DENY_CLIENT_TO_SERVER: &str = "apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-client}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: server}}}}
+  ingress:
+  - name: no-client
+    action: Deny
+    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: client}}}}]
+";
+
+/// Probes until they give `want` (the agents enforce what kubectl wrote asynchronously), at most 20 s.
+fn until_probes(sb: &Sandbox, probes: &[Connection], want: &[bool], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = sb.probe(probes).unwrap();
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: probes give {got:?}, want {want:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A ClusterNetworkPolicy written with real kubectl to a sandbox with its API reaches every node's agent
+/// (their kube source watches the kind) and is enforced before the NetworkPolicy that admits the flow;
+/// `kubectl get cnp` prints the CRD's columns; an invalid one is refused with its field path; `palisade
+/// sandbox delete cnp` and `sandbox apply` of one work as for NetworkPolicies.
+#[test]
+fn kubectl_cluster_network_policies_are_enforced_by_the_agents() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let cp = ControlPlane { name: format!("cnp{}", std::process::id() % 100_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let cluster = CLUSTER.replace("containers: [{name: c,", "containers: [{name: c, image: nginx,");
+    let first = write("cluster.yaml", &format!("{cluster}---{}", policy("web", "client")));
+    cp.ok(&["up", "--nodes", "2", "-f", &first]);
+    let kubeconfig = String::from_utf8(cp.run(&["kubeconfig"]).stdout).unwrap().trim().to_owned();
+    let sb = Sandbox::open(&cp.name, Path::new(env!("CARGO_BIN_EXE_palisade"))).expect("open the sandbox");
+    let probes = [conn("client", "server"), conn("other", "server")];
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false], "the NetworkPolicy admits client only");
+
+    let cnp = write("cnp.yaml", DENY_CLIENT_TO_SERVER);
+    let out = kubectl(&kubeconfig, &["apply", "-f", &cnp]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("clusternetworkpolicy.policy.networking.k8s.io/deny-client created")
+    );
+    until_probes(&sb, &probes, &[false, false], "the Admin tier denies before the NetworkPolicy admits");
+    let table = String::from_utf8(kubectl(&kubeconfig, &["get", "cnp"]).stdout).unwrap();
+    assert!(table.starts_with("NAME          TIER    PRIORITY   AGE\ndeny-client   Admin   10 "), "{table}");
+
+    let bad = write(
+        "bad.yaml",
+        &DENY_CLIENT_TO_SERVER.replace("name: deny-client", "name: bad").replace("tier: Admin", "tier: Middle"),
+    );
+    let out = kubectl(&kubeconfig, &["apply", "-f", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"The ClusterNetworkPolicy "bad" is invalid: spec.tier: Unsupported value: "Middle": supported values: "Admin", "Baseline""#),
+        "{err}"
+    );
+
+    // Through the sandbox's own verbs: a delete, then an apply of a Pass (the NetworkPolicy decides again).
+    cp.ok(&["delete", "cnp", "deny-client"]);
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false], "`sandbox delete` returns once the agents enforce it");
+    let pass = write("pass.yaml", &DENY_CLIENT_TO_SERVER.replace("action: Deny", "action: Pass"));
+    cp.ok(&["apply", "-f", &pass]);
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false]);
+    let accept = write(
+        "accept.yaml",
+        &DENY_CLIENT_TO_SERVER.replace("app: client", "app: other").replace("action: Deny", "action: Accept"),
+    );
+    cp.ok(&["apply", "-f", &accept]);
+    assert_eq!(sb.probe(&probes).unwrap(), [true, true], "an Admin Accept admits what the NetworkPolicy does not");
+}

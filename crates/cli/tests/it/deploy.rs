@@ -1,5 +1,6 @@
 //! `deploy/`: every manifest loads as its k8s-openapi type, the RBAC is exactly read access to Pods,
-//! Namespaces, Nodes and NetworkPolicies, the DaemonSet runs the agent as a node agent should, and the Helm chart
+//! Namespaces, Nodes, NetworkPolicies and the tier policies (ClusterNetworkPolicy, AdminNetworkPolicy,
+//! BaselineAdminNetworkPolicy), the DaemonSet runs the agent as a node agent should, and the Helm chart
 //! renders to the same objects.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,7 +57,7 @@ fn deploy_objects() -> BTreeMap<String, Value> {
 }
 
 #[test]
-fn rbac_is_read_only_access_to_exactly_four_resources() {
+fn rbac_is_read_only_access_to_exactly_the_watched_resources() {
     let objects = deploy_objects();
     let role: ClusterRole = serde_json::from_value(objects["ClusterRole/palisade"].clone()).unwrap();
     let mut granted = BTreeSet::new();
@@ -70,11 +71,18 @@ fn rbac_is_read_only_access_to_exactly_four_resources() {
             }
         }
     }
-    let expected: BTreeSet<String> =
-        [("", "pods"), ("", "namespaces"), ("", "nodes"), ("networking.k8s.io", "networkpolicies")]
-            .iter()
-            .flat_map(|(g, r)| ["get", "list", "watch"].map(|v| format!("{g}/{r}:{v}")))
-            .collect();
+    let expected: BTreeSet<String> = [
+        ("", "pods"),
+        ("", "namespaces"),
+        ("", "nodes"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("policy.networking.k8s.io", "clusternetworkpolicies"),
+        ("policy.networking.k8s.io", "adminnetworkpolicies"),
+        ("policy.networking.k8s.io", "baselineadminnetworkpolicies"),
+    ]
+    .iter()
+    .flat_map(|(g, r)| ["get", "list", "watch"].map(|v| format!("{g}/{r}:{v}")))
+    .collect();
     assert_eq!(granted, expected);
 
     let binding: ClusterRoleBinding = serde_json::from_value(objects["ClusterRoleBinding/palisade"].clone()).unwrap();
