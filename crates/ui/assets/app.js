@@ -89,6 +89,7 @@ async function refreshView() {
     if (active === "matrix") await drawMatrix();
     if (active === "explain") await drawExplain();
     if (active === "list") $("#list").textContent = (await api("/api/list", { yaml: yaml.value })).text;
+    if (active === "tiers") await drawTiers();
   } catch (e) {
     explain(String(e.message || e));
   }
@@ -127,13 +128,14 @@ async function drawGraph() {
   title(x.mid, "Pods the policy selects");
   title(x.right, "Egress (where to)");
   svg.append(el("text", { x: x.mid, y: 38, class: "col-title" }, `${g.selector} · ${g.protocol}/${g.port}`));
-  const badge = (tx, side, name) => {
-    const t = !side.isolated ? `${name}: not isolated here`
-      : side.default_deny ? `${name}: default deny (no rules)` : `${name}: isolated; ${side.rules.length} rule(s)`;
-    svg.append(el("text", { x: tx, y: H - 14, class: side.isolated ? "badge" : "badge open" }, t));
+  const badge = (tx, side) => {
+    svg.append(el("text", { x: tx, y: H - 14, class: side.isolated ? "badge" : "badge open" }, side.badge));
   };
-  badge(x.left, g.ingress, "Ingress");
-  badge(x.right, g.egress, "Egress");
+  badge(x.left, g.ingress);
+  badge(x.right, g.egress);
+  // With tier policies, each flow takes the colour of the stage that decided it (the API names it).
+  $("#colour-by").hidden = !g.tiered;
+  if (g.tiered && $("#colour").value === "stage") svg.classList.add("by-stage");
   const flows = el("g"), nodes = el("g");
   svg.append(flows, nodes);
   const node = (tx, ty, label, cls) => {
@@ -147,18 +149,19 @@ async function drawGraph() {
   for (const [p, i] of mids) node(x.mid, midY(i), p, "selected");
   const edge = (dir, f, x1, y1, x2, y2) => {
     const label = `${f.allowed ? "allowed" : "denied"} ${g.protocol}/${g.port}`;
+    const decided = g.tiered ? `; decided by ${f.stage}` : "";
     const show = () => {
       $$(".flow.active").forEach((e) => e.classList.remove("active"));
       e.classList.add("active");
-      explain(f.explanation);
+      explain(g.tiered ? `${f.decision.text}\n\n${f.explanation}` : f.explanation);
     };
     const e = el("g", {
-      class: `flow ${f.allowed ? "allowed" : "denied"}`, tabindex: "0", role: "button",
-      "aria-label": `${dir} ${f.from} to ${f.to}: ${label}`,
-      dataset: { dir, from: f.from, to: f.to, allowed: String(f.allowed), rule: f.rule || "" },
+      class: `flow ${f.allowed ? "allowed" : "denied"} stage-${f.stage}`, tabindex: "0", role: "button",
+      "aria-label": `${dir} ${f.from} to ${f.to}: ${label}${decided}`,
+      dataset: { dir, from: f.from, to: f.to, allowed: String(f.allowed), rule: f.rule || "", stage: f.stage },
       on: { click: show, keydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); show(); } } },
     },
-    el("title", {}, `${f.from} → ${f.to}: ${label}${f.rule ? ` (${f.rule})` : ""}`),
+    el("title", {}, `${f.from} → ${f.to}: ${label}${decided}${f.rule ? ` (${f.rule})` : ""}`),
     el("line", { x1, y1, x2, y2 }),
     el("text", { x: (x1 + x2) / 2 - 30, y: (y1 + y2) / 2 - 4 }, `${g.protocol}/${g.port}`));
     flows.append(e);
@@ -177,12 +180,21 @@ async function drawGraph() {
     if (side.default_deny) ul.append(el("li", {}, `${name}: no rule admits anything (default deny)`));
     for (const p of side.peers) {
       const who = p.pods.length ? ` — matches ${p.pods.join(", ")}` : "";
-      ul.append(el("li", {}, `${p.path}: ${p.label}; ports ${p.ports.join(", ")}${who}`));
+      const action = p.action ? `${p.action} ` : "";
+      ul.append(el("li", {}, `${p.path}: ${action}${p.label}; ports ${p.ports.join(", ")}${who}`));
     }
     box.append(ul);
   };
   legend(g.ingress, "Ingress");
   legend(g.egress, "Egress");
+  stageLegend(g.tiered ? g.legend : null);
+}
+
+function stageLegend(entries) {
+  const ul = $("#stage-legend");
+  ul.textContent = "";
+  ul.hidden = !entries;
+  for (const l of entries || []) ul.append(el("li", {}, el("span", { class: `swatch stage-${l.stage}` }), ` ${l.label}`));
 }
 
 // ---- Matrix and explanations ----------------------------------------------------------------------------
@@ -200,8 +212,11 @@ async function drawMatrix() {
     const tr = el("tr", {}, el("th", { scope: "row" }, from));
     m.pods.forEach((to, j) => {
       const ok = m.allowed[i][j];
+      const stage = m.stages ? m.stages[i][j] : null;
+      const decided = stage ? `, decided by ${stage}` : "";
       const b = el("button", {
-        type: "button", class: ok ? "allowed" : "denied", "aria-label": `${from} to ${to}: ${ok ? "allowed" : "denied"}`,
+        type: "button", class: `${ok ? "allowed" : "denied"}${stage ? ` stage-${stage}` : ""}`,
+        "aria-label": `${from} to ${to}: ${ok ? "allowed" : "denied"}${decided}`, title: `${ok ? "allowed" : "denied"}${decided}`,
         on: { click: async () => explain((await api("/api/check", { yaml: yaml.value, from, to, port, protocol })).text) },
       }, ok ? "✓" : "✗");
       tr.append(el("td", {}, b));
@@ -211,6 +226,11 @@ async function drawMatrix() {
   t.append(body);
   $("#matrix").textContent = "";
   $("#matrix").append(t);
+  if (m.legend) {
+    const ul = el("ul", { class: "legend stages", "aria-label": "Cell marks: the stage that decided" });
+    for (const l of m.legend) ul.append(el("li", {}, el("span", { class: `swatch stage-${l.stage}` }), ` ${l.label}`));
+    $("#matrix").append(ul);
+  }
 }
 
 async function drawExplain() {
@@ -311,11 +331,183 @@ async function writeYaml(ev) {
   }
 }
 
+// ---- Tier policies: the list, and the ClusterNetworkPolicy form ----------------------------------------------
+
+let editing = null; // the key of the tier policy loaded into the form, if any
+
+function showForm(kind) {
+  $("#builder").hidden = kind !== "np";
+  $("#tier-builder").hidden = kind !== "cnp";
+  $$("input[name=kind]").forEach((r) => { r.checked = r.value === kind; });
+}
+
+async function drawTiers() {
+  const r = await api("/api/tiers", { yaml: yaml.value });
+  const box = $("#tiers");
+  box.textContent = "";
+  if (!r.policies.length) box.append(el("p", { class: "hint" }, "No ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy."));
+  for (const p of r.policies) {
+    const place = p.priority === null ? p.tier : `${p.tier} · priority ${p.priority}`;
+    const art = el("article", { class: `tier-policy tier-${p.tier}`, dataset: { key: p.key } },
+      el("h3", {}, `${place} · ${p.kind} ${p.name}${p.inEditor ? " (editor)" : " (loaded)"}`),
+      el("p", {}, `Subject: ${p.subject}`));
+    if (p.tiedWith.length) art.append(el("p", { class: "hint" }, `Same priority as ${p.tiedWith.join(", ")}: the API leaves the order undefined; Palisade walks them by name.`));
+    for (const [dir, rules] of [["Ingress", p.ingress], ["Egress", p.egress]]) {
+      if (!rules.length) continue;
+      const ol = el("ol", { start: "0", "aria-label": `${dir} rules of ${p.name}, in order` });
+      for (const rule of rules) {
+        ol.append(el("li", {},
+          el("span", { class: `action action-${rule.action}` }, rule.action), " ",
+          el("code", {}, rule.path + (rule.name ? ` "${rule.name}"` : "")), ": ", rule.text));
+      }
+      art.append(el("h4", {}, dir), ol);
+    }
+    const actions = el("div", { class: "row" },
+      el("button", { type: "button", on: { click: () => { $("#policy").value = p.key; selectTab("graph"); } } }, "Graph"));
+    if (p.form) actions.append(el("button", { type: "button", on: { click: () => loadTierForm(p.form, p.key) } }, p.inEditor ? "Edit" : "Edit (a copy in the editor replaces it)"));
+    if (p.inEditor) actions.append(el("button", { type: "button", on: { click: () => deleteTier(p.key) } }, "Delete"));
+    art.append(actions);
+    box.append(art);
+  }
+  if (r.nodes.length) {
+    const ul = el("ul", { "aria-label": "Nodes" });
+    for (const n of r.nodes) ul.append(el("li", {}, `${n.name}: ${n.addresses.join(", ") || "no address"}`));
+    box.append(el("h3", {}, "Nodes (for the nodes peer)"), ul);
+  }
+}
+
+async function deleteTier(key) {
+  try {
+    yaml.value = (await api("/api/tier/delete", { yaml: yaml.value, key })).yaml;
+    if (editing === key) editing = null;
+    await refresh();
+  } catch (e) {
+    explain(String(e.message || e));
+  }
+}
+
+function renumber(dir) {
+  $$(`.tier-rules[data-dir=${dir}] .tier-rule`).forEach((r, i) => { $("legend", r).textContent = `${dir} rule ${i} (spec.${dir}[${i}])`; });
+}
+
+function addTierPeer(rule, data = {}) {
+  const p = $("#tier-peer-tpl").content.firstElementChild.cloneNode(true);
+  if (rule.dataset.dir === "ingress") $$(".egress-only", p).forEach((o) => o.remove());
+  const kind = $(".kind", p);
+  kind.value = data.kind || "namespaces";
+  p.dataset.kind = kind.value;
+  kind.addEventListener("change", () => { p.dataset.kind = kind.value; });
+  $(".ns", p).value = data.namespaces || "";
+  $(".pod", p).value = data.pods || "";
+  $(".nodes", p).value = data.nodes || "";
+  $(".values", p).value = data.values || "";
+  $(".remove", p).addEventListener("click", () => p.remove());
+  $(".peers", rule).append(p);
+  return p;
+}
+
+function addTierProto(rule, data = {}) {
+  const p = $("#tier-proto-tpl").content.firstElementChild.cloneNode(true);
+  $(".proto", p).value = data.protocol || "TCP";
+  $(".num", p).value = data.port || "";
+  $(".remove", p).addEventListener("click", () => p.remove());
+  $(".protocols", rule).append(p);
+  return p;
+}
+
+function addTierRule(dir, data = {}) {
+  const r = $("#tier-rule-tpl").content.firstElementChild.cloneNode(true);
+  r.dataset.dir = dir;
+  $(".action", r).value = data.action || "Accept";
+  $(".rule-name", r).value = data.name || "";
+  for (const p of data.peers || []) addTierPeer(r, p);
+  for (const p of data.protocols || []) addTierProto(r, p);
+  $(".add-peer", r).addEventListener("click", () => $(".kind", addTierPeer(r)).focus());
+  $(".add-protocol", r).addEventListener("click", () => $(".num", addTierProto(r)).focus());
+  $(".remove", r).addEventListener("click", () => { r.remove(); renumber(dir); });
+  $(".up", r).addEventListener("click", () => {
+    if (r.previousElementSibling) r.previousElementSibling.before(r);
+    renumber(dir);
+    $(".up", r).focus();
+  });
+  $(".down", r).addEventListener("click", () => {
+    if (r.nextElementSibling) r.nextElementSibling.after(r);
+    renumber(dir);
+    $(".down", r).focus();
+  });
+  $(`.tier-rules[data-dir=${dir}] .list`).append(r);
+  renumber(dir);
+  return r;
+}
+
+function loadTierForm(form, key) {
+  const f = $("#tier-builder");
+  const data = form || { name: "my-cluster-policy", tier: "Admin", priority: 10, subject: { kind: "namespaces" }, ingress: [], egress: [] };
+  editing = key;
+  f.name.value = data.name;
+  f.tier.value = data.tier || "Admin";
+  f.priority.value = data.priority === null || data.priority === undefined ? "" : String(data.priority);
+  f.subjectKind.value = data.subject.kind || "namespaces";
+  $(".subject", f).dataset.kind = f.subjectKind.value;
+  f.subjectNamespaces.value = data.subject.namespaces || "";
+  f.subjectPods.value = data.subject.pods || "";
+  for (const dir of ["ingress", "egress"]) {
+    $(`.tier-rules[data-dir=${dir}] .list`).textContent = "";
+    for (const rule of data[dir]) addTierRule(dir, rule);
+  }
+  $("#tier-editing").textContent = key ? `Editing ${key}: Write YAML replaces it in the editor.` : "A new ClusterNetworkPolicy.";
+  $("#tier-form-errors").textContent = "";
+  showForm("cnp");
+  f.name.focus();
+}
+
+function tierForm() {
+  const f = $("#tier-builder");
+  const rules = (dir) => $$(`.tier-rules[data-dir=${dir}] .tier-rule`).map((r) => ({
+    name: $(".rule-name", r).value,
+    action: $(".action", r).value,
+    peers: $$(".tier-peer", r).map((p) => ({
+      kind: $(".kind", p).value, namespaces: $(".ns", p).value, pods: $(".pod", p).value,
+      nodes: $(".nodes", p).value, values: $(".values", p).value,
+    })),
+    protocols: $$(".tier-proto", r).map((p) => ({ protocol: $(".proto", p).value, port: $(".num", p).value })),
+  }));
+  return {
+    name: f.name.value.trim(), tier: f.tier.value,
+    priority: f.priority.value === "" ? null : Number(f.priority.value),
+    subject: { kind: f.subjectKind.value, namespaces: f.subjectNamespaces.value, pods: f.subjectPods.value },
+    ingress: rules("ingress"), egress: rules("egress"),
+  };
+}
+
+async function writeTierYaml(ev) {
+  ev.preventDefault();
+  const ul = $("#tier-form-errors");
+  ul.textContent = "";
+  try {
+    const r = await api("/api/tier/yaml", { yaml: yaml.value, original: editing, form: tierForm() });
+    if (r.document) {
+      yaml.value = r.yaml;
+      editing = r.key;
+      $("#tier-editing").textContent = `Editing ${r.key}: Write YAML replaces it in the editor.`;
+    }
+    for (const e of r.errors) {
+      const li = el("li");
+      if (e.line) li.append(el("button", { type: "button", on: { click: () => goToLine(e.line) } }, `line ${e.line}`));
+      li.append(e.message);
+      ul.append(li);
+    }
+    await refresh();
+  } catch (e) {
+    ul.append(el("li", {}, String(e.message || e)));
+  }
+}
+
 // ---- Wiring -----------------------------------------------------------------------------------------------
 
 function selectTab(name) {
   active = name;
-  for (const t of ["graph", "matrix", "explain", "list"]) {
+  for (const t of ["graph", "matrix", "explain", "list", "tiers"]) {
     $(`#tab-${t}`).setAttribute("aria-selected", String(t === name));
     $(`#panel-${t}`).hidden = t !== name;
   }
@@ -356,7 +548,7 @@ async function init() {
     const r = addRule(b.dataset.dir);
     addPeer(r);
   }));
-  for (const t of ["graph", "matrix", "explain", "list"]) $(`#tab-${t}`).addEventListener("click", () => selectTab(t));
+  for (const t of ["graph", "matrix", "explain", "list", "tiers"]) $(`#tab-${t}`).addEventListener("click", () => selectTab(t));
   $(".tabs").addEventListener("keydown", (e) => {
     const tabs = $$("[role=tab]");
     const i = tabs.indexOf(document.activeElement);
@@ -365,7 +557,16 @@ async function init() {
     next.focus();
     next.click();
   });
-  for (const id of ["#policy", "#port", "#protocol"]) $(id).addEventListener("change", refreshView);
+  for (const id of ["#policy", "#port", "#protocol", "#colour"]) $(id).addEventListener("change", refreshView);
+  $$("input[name=kind]").forEach((r) => r.addEventListener("change", () => showForm(r.value)));
+  $("#tier-builder").addEventListener("submit", writeTierYaml);
+  $("#tier-new").addEventListener("click", () => loadTierForm(null, null));
+  $("[name=subjectKind]").addEventListener("change", (e) => { $("#tier-builder .subject").dataset.kind = e.target.value; });
+  $$(".add-tier-rule").forEach((b) => b.addEventListener("click", () => {
+    const r = addTierRule(b.dataset.dir);
+    addTierPeer(r);
+    $(".action", r).focus();
+  }));
   $("#download").addEventListener("click", download);
   $("#copy").addEventListener("click", copy);
   const templates = await api("/api/templates");

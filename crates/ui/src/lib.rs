@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub mod api;
+pub mod tiers;
 
 pub use api::Base;
 
@@ -28,6 +29,13 @@ type Shared = Arc<Base>;
 struct YamlBody {
     #[serde(default)]
     yaml: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteBody {
+    #[serde(default)]
+    yaml: String,
+    key: String,
 }
 
 fn bad_request(message: String) -> Response {
@@ -73,6 +81,20 @@ pub fn router(base: Base) -> Router {
                 match api::check(&b, &r) {
                     Ok(v) => Json(v).into_response(),
                     Err(e) => bad_request(e),
+                }
+            }),
+        )
+        .route(
+            "/api/tiers",
+            post(|State(b): State<Shared>, Json(r): Json<YamlBody>| async move { Json(api::tier_list(&b, &r.yaml)) }),
+        )
+        .route("/api/tier/yaml", post(|Json(r): Json<tiers::WriteRequest>| async move { Json(tiers::write(&r)) }))
+        .route(
+            "/api/tier/delete",
+            post(|Json(r): Json<DeleteBody>| async move {
+                match tiers::remove_document(&r.yaml, &r.key) {
+                    Some(yaml) => Json(json!({ "yaml": yaml })).into_response(),
+                    None => bad_request(format!("the editor holds no document with just {} in it", r.key)),
                 }
             }),
         )

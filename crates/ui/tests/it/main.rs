@@ -6,6 +6,8 @@ use palisade_ui::{Base, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod tiers;
+
 const CLUSTER: &str = include_str!("../../../../examples/ui/tutorial-cluster.yaml");
 
 const POLICY: &str = "apiVersion: networking.k8s.io/v1
@@ -31,9 +33,14 @@ fn base() -> Base {
 }
 
 async fn call(method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    call_on(base(), method, path, body).await
+}
+
+/// Calls the editor's router over `base` as the page does; the answer's status and JSON body.
+async fn call_on(base: Base, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(path).header("content-type", "application/json");
     let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap();
-    let res = router(base()).oneshot(req).await.unwrap();
+    let res = router(base).oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 22).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -90,7 +97,7 @@ async fn the_graph_shows_frontend_allowed_and_not_frontend_denied() {
 
     let (status, e) = call("POST", "/api/graph", Some(json!({ "yaml": "" }))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(e["error"], "the editor holds no valid NetworkPolicy");
+    assert_eq!(e["error"], "the editor holds no valid NetworkPolicy or ClusterNetworkPolicy");
 }
 
 #[tokio::test]
