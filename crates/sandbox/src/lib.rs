@@ -156,6 +156,11 @@ struct State {
     agent_pod_start_open: bool,
     #[serde(default)]
     layout: Layout,
+    /// Host-network pods: hosts at their `status.podIPs` (their node's addresses) serving their ports. For
+    /// policy they are those addresses, not pods (nothing selects them; ipBlock, networks and nodes peers
+    /// name them), so they are kept apart from `pods`, whose hosts are the node's enforced pods.
+    #[serde(default)]
+    host_pods: BTreeMap<String, Host>,
 }
 
 /// The most nodes a sandbox has (interface names carry one digit per node).
@@ -498,7 +503,8 @@ impl Sandbox {
     }
 
     fn used_ips(&self) -> Vec<IpAddr> {
-        self.state.pods.values().chain(self.state.externals.values()).flat_map(|h| h.ips.clone()).collect()
+        let hosts = self.state.pods.values().chain(self.state.host_pods.values()).chain(self.state.externals.values());
+        hosts.flat_map(|h| h.ips.clone()).collect()
     }
 
     /// Creates a namespace routed through the node with these addresses, serving these ports.
@@ -862,6 +868,7 @@ impl Sandbox {
                     if let Some(h) = self.state.pods.remove(&key.to_string()) {
                         self.remove_host(&h);
                     }
+                    self.host_network_pod(p, &facts, &ports)?;
                 } else if existing.as_ref().is_none_or(|h| h.ips != ips || h.ports != ports) {
                     if let Some(h) = &existing {
                         self.remove_host(h);
@@ -895,6 +902,38 @@ impl Sandbox {
             }
         }
         self.sync().map(|_| ())
+    }
+
+    /// A host-network pod with addresses becomes (or stays) a host at those addresses serving its ports,
+    /// routed through its node like an outside host; one that ended or lost its addresses goes.
+    fn host_network_pod(
+        &mut self,
+        p: &k8s_openapi::api::core::v1::Pod,
+        facts: &PodFacts,
+        ports: &[(Protocol, u16)],
+    ) -> Result<()> {
+        let key = ObjectKey::new(
+            p.metadata.namespace.as_deref().unwrap_or("default"),
+            p.metadata.name.as_deref().unwrap_or(""),
+        )
+        .to_string();
+        let existing = self.state.host_pods.get(&key).cloned();
+        let wanted = facts.host_network && !facts.terminated && !facts.ips.is_empty();
+        if existing.as_ref().is_some_and(|h| wanted && h.ips == facts.ips && h.ports == ports) {
+            return Ok(());
+        }
+        if let Some(h) = self.state.host_pods.remove(&key) {
+            self.remove_host(&h);
+        }
+        if wanted {
+            let on = match &existing {
+                Some(h) => h.node,
+                None => self.place(p),
+            };
+            let host = self.add_host(on, &facts.ips, ports, Some(&key), Layout::Routed)?;
+            self.state.host_pods.insert(key, host);
+        }
+        Ok(())
     }
 
     /// The node a new pod runs on: the sandbox node its `spec.nodeName` names, else the next in turn.
@@ -931,6 +970,12 @@ impl Sandbox {
         let gone: Vec<String> = self.state.pods.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in gone {
             if let Some(h) = self.state.pods.remove(&k) {
+                self.remove_host(&h);
+            }
+        }
+        let gone: Vec<String> = self.state.host_pods.keys().filter(|k| !live.contains(k)).cloned().collect();
+        for k in gone {
+            if let Some(h) = self.state.host_pods.remove(&k) {
                 self.remove_host(&h);
             }
         }
@@ -1125,6 +1170,7 @@ impl Sandbox {
                 .state
                 .pods
                 .get(&k.to_string())
+                .or_else(|| self.state.host_pods.get(&k.to_string()))
                 .ok_or_else(|| SandboxError::Invalid(format!("pod {k} is not in the sandbox")))?,
             Endpoint::Ip(ip) => self.state.externals.get(&ip.to_string()).ok_or_else(|| {
                 SandboxError::Invalid(format!("{ip} is not a host of this sandbox (only its own addresses are probed)"))
@@ -1192,6 +1238,7 @@ impl Sandbox {
         // Everything runs in the sandbox's namespaces: kill it, then delete them.
         let _ = remove_namespaces(&format!("{NETNS_PREFIX}{}-", self.state.name));
         self.state.pods.clear();
+        self.state.host_pods.clear();
         self.state.externals.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
         self.set_ephemeral(false);
