@@ -135,7 +135,9 @@ async function drawGraph() {
   badge(x.right, g.egress);
   // With tier policies, each flow takes the colour of the stage that decided it (the API names it).
   $("#colour-by").hidden = !g.tiered;
-  if (g.tiered && $("#colour").value === "stage") svg.classList.add("by-stage");
+  const byStage = g.tiered && $("#colour").value === "stage";
+  svg.classList.toggle("by-stage", byStage);
+  $("#panel-graph").classList.toggle("by-stage", byStage);
   const flows = el("g"), nodes = el("g");
   svg.append(flows, nodes);
   const node = (tx, ty, label, cls) => {
@@ -187,7 +189,7 @@ async function drawGraph() {
   };
   legend(g.ingress, "Ingress");
   legend(g.egress, "Egress");
-  stageLegend(g.tiered ? g.legend : null);
+  stageLegend(byStage ? g.legend : null);
 }
 
 function stageLegend(entries) {

@@ -582,7 +582,7 @@ fn tier_side(index: &Index, tp: &IndexedTierPolicy, direction: Direction) -> Sid
         return SideSpec {
             isolated: false,
             default_deny: false,
-            badge: format!("{title}: no rules (this policy never decides {})", direction.as_str()),
+            badge: format!("{title}: no rules here"),
             rules: vec![],
             peers: vec![],
             probes: vec![],
@@ -624,7 +624,7 @@ fn tier_side(index: &Index, tp: &IndexedTierPolicy, direction: Direction) -> Sid
     SideSpec {
         isolated: true,
         default_deny: false,
-        badge: format!("{title}: {} rule(s) in order; the first that matches decides", rules.len()),
+        badge: format!("{title}: {} rule(s), in order", rules.len()),
         rules: rules
             .iter()
             .enumerate()
