@@ -258,7 +258,15 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
                 false
             }
             Change::Revision(r) => {
-                self.revision = Some(r);
+                // Each watch reports its own newest resourceVersion: one behind another (a kind that changes
+                // rarely, listed last) must not take the revision back.
+                let older = match (self.revision.as_deref().map(str::parse::<u64>), r.parse::<u64>()) {
+                    (Some(Ok(seen)), Ok(new)) => new < seen,
+                    _ => false,
+                };
+                if !older {
+                    self.revision = Some(r);
+                }
                 // Nothing to apply, but whoever waits for this revision waits for a sync.
                 true
             }
@@ -807,6 +815,20 @@ spec:
         }
         assert!(a.initialized());
         assert!(a.reconcile(false).unwrap().unwrap().report.full);
+    }
+
+    /// Every watch reports its newest resourceVersion; the Nodes' list (old objects) arriving after the
+    /// Pods' does not take the revision the agent reports back.
+    #[test]
+    fn the_revision_never_goes_back() {
+        let mut a = agent("n1");
+        listed(&mut a, CLUSTER);
+        for r in ["100", "5", "101"] {
+            a.handle(Event::now(Change::Revision(r.into())));
+        }
+        assert_eq!(a.reconcile(false).unwrap().unwrap().revision.as_deref(), Some("101"));
+        a.handle(Event::now(Change::Revision("7".into())));
+        assert_eq!(a.reconcile(false).unwrap().unwrap().revision.as_deref(), Some("101"));
     }
 
     #[test]
