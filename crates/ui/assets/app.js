@@ -219,7 +219,10 @@ async function drawMatrix() {
       const b = el("button", {
         type: "button", class: `${ok ? "allowed" : "denied"}${stage ? ` stage-${stage}` : ""}`,
         "aria-label": `${from} to ${to}: ${ok ? "allowed" : "denied"}${decided}`, title: `${ok ? "allowed" : "denied"}${decided}`,
-        on: { click: async () => explain((await api("/api/check", { yaml: yaml.value, from, to, port, protocol })).text) },
+        on: { click: async () => {
+          const c = await api("/api/check", { yaml: yaml.value, from, to, port, protocol });
+          explain(c.decision ? `${c.decision.text}\n\n${c.text}` : c.text);
+        } },
       }, ok ? "✓" : "✗");
       tr.append(el("td", {}, b));
     });

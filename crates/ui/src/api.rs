@@ -884,7 +884,9 @@ pub fn check(base: &Base, req: &CheckRequest) -> Result<Value, String> {
     };
     let conn = Connection::new(Endpoint::parse(&req.from)?, Endpoint::parse(&req.to)?, protocol, req.port);
     let v = index.decide(&conn).map_err(|e| e.to_string())?;
-    Ok(json!({ "allowed": v.allowed, "text": verdict_text(&index, &v), "verdict": v }))
+    // With tier policies, the stage that decided leads (the destination's ingress side first, as in the matrix).
+    let decided = (!index.tiers().is_empty()).then(|| decision(&index, &v, Direction::Ingress));
+    Ok(json!({ "allowed": v.allowed, "text": verdict_text(&index, &v), "decision": decided, "verdict": v }))
 }
 
 pub fn explain(base: &Base, yaml: &str) -> Value {

@@ -120,6 +120,20 @@ async fn matrix_cells_carry_the_stage_and_explain_lists_the_tier_policies() {
     assert_eq!(m["stages"][at("x/a")][at("x/a")], "Default", "a pod reaches itself");
     let m = post("/api/matrix", json!({ "yaml": "", "port": 81 })).await;
     assert_eq!(m["stages"][at("y/b")][at("x/a")], "NetworkPolicy");
+    // A cell's explanation leads with the same decision.
+    let c = post("/api/check", json!({ "yaml": "", "from": "y/b", "to": "x/a", "port": 81 })).await;
+    assert_eq!(c["decision"]["stage"], "NetworkPolicy");
+    assert_eq!(
+        c["decision"]["text"],
+        "NetworkPolicy, ingress of x/a: Deny: isolated by x/allow-y, and no rule admits it"
+    );
+    let (_, plain) = crate::call(
+        "POST",
+        "/api/check",
+        Some(json!({ "yaml": "", "from": "default/frontend", "to": "default/backend", "port": 80 })),
+    )
+    .await;
+    assert_eq!(plain["decision"], Value::Null);
     assert_eq!(m["legend"][0]["stage"], "Admin");
     // Without tier policies the matrix says nothing about stages.
     let (_, plain) = crate::call("POST", "/api/matrix", Some(json!({ "yaml": "", "port": 80 }))).await;
