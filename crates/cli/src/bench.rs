@@ -53,6 +53,10 @@ pub enum BenchCommand {
         /// Single label changes timed for the update latency (at least 50 for a meaningful p99).
         #[arg(long, default_value_t = 60)]
         changes: usize,
+        /// Add this many ClusterNetworkPolicies (Admin and Baseline tiers): the ruleset is compiled with the
+        /// tiers and the bench pods' namespace is labelled so that tier policies select them.
+        #[arg(long, default_value_t = 0)]
+        cluster_policies: usize,
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
@@ -63,10 +67,14 @@ pub enum BenchCommand {
         pods: usize,
         #[arg(long, default_value_t = 1000)]
         policies: usize,
-        /// Single changes timed, in turn: pod added, label changed, policy edited, namespace relabelled (at
-        /// least 100).
+        /// Single changes timed, in turn: pod added, label changed, policy edited, namespace relabelled, and
+        /// with --cluster-policies a ClusterNetworkPolicy's rule edited (at least 100).
         #[arg(long, default_value_t = 120)]
         changes: usize,
+        /// Add this many ClusterNetworkPolicies (Admin and Baseline tiers, with the Nodes their `nodes` peers
+        /// read) to the synthetic cluster.
+        #[arg(long, default_value_t = 0)]
+        cluster_policies: usize,
         /// Cluster sizes run one after the other in this process, each `PODSxPOLICIES` in its own sandbox
         /// (e.g. `10000x1000,30000x3000,100000x10000`); replaces --pods and --policies.
         #[arg(long, value_delimiter = ',', value_parser = parse_size)]
@@ -94,6 +102,7 @@ pub enum BenchCommand {
         output: TextJson,
     },
     /// Time the full connectivity matrix with the engine (and the reference evaluator with --reference).
+    #[command(alias = "matrix")]
     Engine {
         #[arg(long, default_value_t = 1000)]
         pods: usize,
@@ -104,6 +113,13 @@ pub enum BenchCommand {
         /// Also time the spec-literal reference evaluator over every pair.
         #[arg(long)]
         reference: bool,
+        /// Add this many ClusterNetworkPolicies (Admin and Baseline tiers) and time the full matrix with them
+        /// against the same cluster without them, in the same run, round after round.
+        #[arg(long, default_value_t = 0)]
+        cluster_policies: usize,
+        /// Rounds of the comparison with --cluster-policies (medians are reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: TextJson,
     },
@@ -146,17 +162,18 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Diff { workloads, policies, seed, output } => bench_diff(workloads, policies, seed, output),
-        BenchCommand::Agent { pods, policies, changes, sizes, output } => {
+        BenchCommand::Agent { pods, policies, changes, cluster_policies, sizes, output } => {
             let sizes = if sizes.is_empty() { vec![(pods, policies)] } else { sizes };
-            bench_agent(&sizes, changes, output)
+            bench_agent(&sizes, changes, cluster_policies, output)
         }
-        BenchCommand::Dataplane { pods, policies, rounds, seconds, changes, output } => {
+        BenchCommand::Dataplane { pods, policies, rounds, seconds, changes, cluster_policies, output } => {
             let opts = palisade_sandbox::bench::Options {
                 pods,
                 policies,
                 rounds,
                 measure: std::time::Duration::from_secs_f64(seconds.clamp(0.2, 30.0)),
                 changes,
+                cluster_policies,
             };
             let name = format!("bench{}", std::process::id() % 100_000);
             let r = palisade_sandbox::bench::run(&name, &crate::sandbox::helper()?, opts)?;
@@ -169,6 +186,13 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                         "cluster: {} pods ({} local), {} policies -> {} rules, {} set/map elements; linear: {} rules",
                         r.pods, r.local_pods, r.policies, r.rules, r.set_elements, r.linear_rules
                     )?;
+                    if r.cluster_policies > 0 {
+                        writeln!(
+                            out,
+                            "tiers: {} ClusterNetworkPolicies; {} select the client's egress, {} the server's ingress",
+                            r.cluster_policies, r.client_egress_tier_policies, r.server_ingress_tier_policies
+                        )?;
+                    }
                     writeln!(
                         out,
                         "new TCP connections/s: none {:.0}, conntrack only {:.0}, palisade {:.0} ({:.3}x none, {:.3}x conntrack only), linear {:.0} ({:.3}x)",
@@ -212,8 +236,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        BenchCommand::Engine { pods, policies, seed, reference, output } => {
+        BenchCommand::Engine { pods, policies, seed, reference, cluster_policies: 0, output, .. } => {
             engine(pods, policies, seed, reference, output)
+        }
+        BenchCommand::Engine { pods, policies, seed, cluster_policies, rounds, output, .. } => {
+            engine_tiers(Shape { pods, policies, seed, cluster_policies }, rounds, output)
         }
     }
 }
@@ -296,6 +323,118 @@ fn engine(pods: usize, policies: usize, seed: u64, with_reference: bool, output:
                 writeln!(out, "reference: {r:.1} ms, {:.0} pairs/s", pairs as f64 / (r / 1e3))?;
                 writeln!(out, "speedup:   {s:.1}x")?;
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Medians of `samples` random pod-to-pod TCP/8080 checks (`Index::decide`), in µs per call.
+fn check_median_us(index: &Index, seed: u64, samples: usize) -> Result<f64> {
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let keys: Vec<_> = index.pods().map(|p| p.key.clone()).collect();
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let a = Endpoint::Pod(keys[rng.below(keys.len())].clone());
+        let b = Endpoint::Pod(keys[rng.below(keys.len())].clone());
+        let conn = Connection::new(a, b, Protocol::Tcp, 8080);
+        let t = Instant::now();
+        let v = index.decide(&conn)?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(v);
+    }
+    Ok(median(times))
+}
+
+/// One full matrix from the cluster: the index built, then the TCP/8080 matrix; (build ms, matrix ms, allowed).
+fn full_matrix(c: &palisade_engine::Cluster) -> (f64, f64, usize) {
+    let t = Instant::now();
+    let index = Index::build(c);
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let m = index.matrix(Protocol::Tcp, 8080, IpFamily::V4);
+    let matrix_ms = t.elapsed().as_secs_f64() * 1e3;
+    let allowed = m.allowed_pairs();
+    drop(std::hint::black_box((m, index)));
+    (build_ms, matrix_ms, allowed)
+}
+
+/// `bench engine --cluster-policies N`: the full matrix (index + matrix) of the synthetic cluster with its N
+/// ClusterNetworkPolicies against the same cluster without them, both in every round (in alternating order),
+/// and `check` on both; ratios are medians of the per-round ratios.
+fn engine_tiers(shape: Shape, rounds: usize, output: TextJson) -> Result<ExitCode> {
+    let tiered = cluster(shape);
+    let mut plain = tiered.clone();
+    let cluster_objects: Vec<_> = tiered.cluster_objects().map(|o| (o.kind(), o.name().to_owned())).collect();
+    for (kind, name) in &cluster_objects {
+        plain.delete_cluster(*kind, name);
+    }
+    let tier_policies = tiered.tier_policies().len();
+    // [NetworkPolicy only, tiered] per round: (build, matrix, total).
+    let mut runs: [Vec<(f64, f64, f64)>; 2] = Default::default();
+    let mut allowed = [0usize; 2];
+    for round in 0..rounds.max(1) {
+        for k in 0..2 {
+            let which = (round + k) % 2;
+            let (b, m, a) = full_matrix(if which == 0 { &plain } else { &tiered });
+            runs[which].push((b, m, b + m));
+            allowed[which] = a;
+        }
+    }
+    let (plain_index, tiered_index) = (Index::build(&plain), Index::build(&tiered));
+    let n = tiered_index.pods().len();
+    let samples = 2000;
+    let check_plain_us = check_median_us(&plain_index, shape.seed, samples)?;
+    let check_tiered_us = check_median_us(&tiered_index, shape.seed, samples)?;
+
+    type Part = fn(&(f64, f64, f64)) -> f64;
+    let col = |which: usize, f: Part| median(runs[which].iter().map(f).collect());
+    let ratio = |f: Part| median(runs[1].iter().zip(&runs[0]).map(|(t, p)| f(t) / f(p).max(1e-9)).collect());
+    let (total, build, matrix): (Part, Part, Part) = (|r| r.2, |r| r.0, |r| r.1);
+    let (plain_ms, tiered_ms, full_ratio) = (col(0, total), col(1, total), ratio(total));
+    let (plain_build, tiered_build, build_ratio) = (col(0, build), col(1, build), ratio(build));
+    let (plain_matrix, tiered_matrix, matrix_ratio) = (col(0, matrix), col(1, matrix), ratio(matrix));
+    let mut out = std::io::stdout().lock();
+    match output {
+        TextJson::Json => {
+            let v = json!({
+                "pods": n, "policies": shape.policies, "cluster_policies": tier_policies, "seed": shape.seed,
+                "rounds": runs[0].len(), "pairs": n * n,
+                "allowed_pairs_network_policy_only": allowed[0], "allowed_pairs_tiered": allowed[1],
+                "network_policy_only_ms": plain_ms, "tiered_ms": tiered_ms, "full_matrix_ratio": full_ratio,
+                "network_policy_only_build_ms": plain_build, "tiered_build_ms": tiered_build, "build_ratio": build_ratio,
+                "network_policy_only_matrix_ms": plain_matrix, "tiered_matrix_ms": tiered_matrix,
+                "matrix_ratio": matrix_ratio,
+                "check_median_us_network_policy_only": check_plain_us, "check_median_us": check_tiered_us,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        TextJson::Text => {
+            writeln!(
+                out,
+                "cluster: {n} pods, {} policies + {tier_policies} ClusterNetworkPolicies (seed {}); {} pairs on TCP/8080, {} allowed (NetworkPolicy only: {})",
+                shape.policies,
+                shape.seed,
+                n * n,
+                allowed[1],
+                allowed[0]
+            )?;
+            writeln!(out, "full matrix (index + matrix), medians over {} rounds:", runs[0].len())?;
+            writeln!(
+                out,
+                "  NetworkPolicy only: {plain_ms:.1} ms (index {plain_build:.1} + matrix {plain_matrix:.1})"
+            )?;
+            writeln!(
+                out,
+                "  with the tiers:     {tiered_ms:.1} ms (index {tiered_build:.1} + matrix {tiered_matrix:.1})"
+            )?;
+            writeln!(
+                out,
+                "  ratio:              {full_ratio:.2}x (index {build_ratio:.2}x, matrix {matrix_ratio:.2}x; medians of per-round ratios)"
+            )?;
+            writeln!(
+                out,
+                "check:     {check_tiered_us:.2} µs median over {samples} random pairs with the tiers ({check_plain_us:.2} µs NetworkPolicy only)"
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -422,7 +561,12 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize), String> {
 
 /// `palisade bench agent` over one or more sizes: each size in a fresh sandbox, its results printed as soon as
 /// it is done; a size that fails is reported and the next one still runs.
-fn bench_agent(sizes: &[(usize, usize)], changes: usize, output: TextJson) -> Result<ExitCode> {
+fn bench_agent(
+    sizes: &[(usize, usize)],
+    changes: usize,
+    cluster_policies: usize,
+    output: TextJson,
+) -> Result<ExitCode> {
     use palisade_sandbox::bench::{AgentOptions, AgentReport, run_agent};
     let helper = crate::sandbox::helper()?;
     let mut out = std::io::stdout().lock();
@@ -430,7 +574,8 @@ fn bench_agent(sizes: &[(usize, usize)], changes: usize, output: TextJson) -> Re
     for (i, &(pods, policies)) in sizes.iter().enumerate() {
         let name = format!("bagent{}{i}", std::process::id() % 10_000);
         let t = Instant::now();
-        let r = run_agent(&name, &helper, AgentOptions { pods, policies, changes }).map_err(|e| e.to_string());
+        let r = run_agent(&name, &helper, AgentOptions { pods, policies, changes, cluster_policies })
+            .map_err(|e| e.to_string());
         let secs = t.elapsed().as_secs_f64();
         if output == TextJson::Text {
             match &r {
@@ -457,16 +602,32 @@ fn bench_agent(sizes: &[(usize, usize)], changes: usize, output: TextJson) -> Re
         TextJson::Text if sizes.len() > 1 => {
             writeln!(
                 out,
-                "\n| cluster (local pods) | first sync | change -> kernel p50 / p99 | pod added | label changed | policy edited | namespace relabelled | peak RSS | bytes/pod | bytes/policy |"
+                "\n| cluster (local pods) | first sync | change -> kernel p50 / p99 | pod added | label changed | policy edited | namespace relabelled |{} peak RSS | bytes/pod | bytes/policy |",
+                if cluster_policies > 0 { " cluster policy edited |" } else { "" }
             )?;
-            writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+            writeln!(
+                out,
+                "|---|---|---|---|---|---|---|---|---|---|{}",
+                if cluster_policies > 0 { "---|" } else { "" }
+            )?;
             for (r, (pods, policies)) in reports.iter().zip(sizes) {
                 match r {
                     Ok(r) => {
-                        let k = |i: usize| format!("{:.1} / {:.1}", r.by_kind[i].p50_ms, r.by_kind[i].p99_ms);
+                        let k = |i: usize| {
+                            r.by_kind
+                                .iter()
+                                .find(|k| k.kind == palisade_sandbox::bench::AGENT_CHANGE_KINDS[i])
+                                .map_or("-".to_owned(), |k| format!("{:.1} / {:.1}", k.p50_ms, k.p99_ms))
+                        };
+                        let tiers = if r.cluster_policies > 0 {
+                            format!(" + {} CNPs", r.cluster_policies)
+                        } else {
+                            String::new()
+                        };
+                        let cnp_column = if cluster_policies > 0 { format!(" {} |", k(4)) } else { String::new() };
                         writeln!(
                             out,
-                            "| {} pods x {} policies ({}) | {:.2} s | {:.1} / {:.1} ms | {} | {} | {} | {} | {:.0} MB | {:.0} | {:.0} |",
+                            "| {} pods x {} policies{tiers} ({}) | {:.2} s | {:.1} / {:.1} ms | {} | {} | {} | {} |{cnp_column} {:.0} MB | {:.0} | {:.0} |",
                             r.pods,
                             r.policies,
                             r.local_pods,
@@ -492,7 +653,11 @@ fn bench_agent(sizes: &[(usize, usize)], changes: usize, output: TextJson) -> Re
 }
 
 fn write_agent_report(out: &mut impl Write, r: &palisade_sandbox::bench::AgentReport, secs: f64) -> Result<()> {
-    writeln!(out, "cluster: {} pods ({} on this node), {} policies ({secs:.0} s)", r.pods, r.local_pods, r.policies)?;
+    writeln!(
+        out,
+        "cluster: {} pods ({} on this node), {} policies, {} ClusterNetworkPolicies ({secs:.0} s)",
+        r.pods, r.local_pods, r.policies, r.cluster_policies
+    )?;
     writeln!(out, "first full sync:       {:.0} ms (limit {:.0} s)", r.first_sync_ms, r.first_sync_limit_s)?;
     writeln!(
         out,

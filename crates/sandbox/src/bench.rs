@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_engine::synth::{Shape, objects};
-use palisade_engine::{Endpoint, IpFamily, Object, ObjectKey};
+use palisade_engine::cnp::ClusterObject;
+use palisade_engine::synth::{Shape, cluster_objects, objects};
+use palisade_engine::{Connection, Endpoint, IpFamily, Object, ObjectKey, Protocol};
 use palisade_nft::compile::render_linear;
 use serde::Serialize;
 use serde_json::json;
@@ -24,6 +25,9 @@ pub struct Options {
     pub measure: Duration,
     /// Single label changes timed for the update latency.
     pub changes: usize,
+    /// ClusterNetworkPolicies (Admin and Baseline tiers) added to the synthetic cluster; with any, the bench
+    /// pods' namespace carries `env`/`team` labels so that tier policies select the client and the server.
+    pub cluster_policies: usize,
 }
 
 /// The results; JSON field names as the issue specifies.
@@ -31,6 +35,11 @@ pub struct Options {
 pub struct Report {
     pub pods: usize,
     pub policies: usize,
+    pub cluster_policies: usize,
+    /// Tier policies selecting the client for egress and the server for ingress (their chains are on the
+    /// measured packets' path).
+    pub client_egress_tier_policies: usize,
+    pub server_ingress_tier_policies: usize,
     pub local_pods: usize,
     pub rules: usize,
     pub set_elements: usize,
@@ -78,12 +87,15 @@ impl Drop for Killer {
 const ECHO_PORT: u16 = 5201;
 const SINK_PORT: u16 = 5202;
 
-fn bench_objects() -> Vec<Object> {
+/// The client and server pods and their policies; `labels` gives their namespace the synthetic namespaces'
+/// labels (`env: prod`, `team: payments`), so that tier policies selecting by them select the bench pods too.
+fn bench_objects(labels: bool) -> Vec<Object> {
+    let labels = if labels { ", labels: {env: prod, team: payments}" } else { "" };
     let text = format!(
         r#"
 apiVersion: v1
 kind: Namespace
-metadata: {{name: bench}}
+metadata: {{name: bench{labels}}}
 ---
 apiVersion: v1
 kind: Pod
@@ -126,7 +138,7 @@ spec:
 
 /// Runs the whole benchmark in a fresh, ephemeral sandbox named `name`.
 pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report> {
-    let mut sb = Sandbox::up(name, &bench_objects(), &[], helper)?;
+    let mut sb = Sandbox::up(name, &bench_objects(opts.cluster_policies > 0), &[], helper)?;
     sb.set_ephemeral(true);
     let client = Endpoint::Pod(ObjectKey::new("bench", "client"));
     let server = Endpoint::Pod(ObjectKey::new("bench", "server"));
@@ -145,11 +157,23 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
     );
 
     // The synthetic cluster: every pod a peer; one in ten local to this node (chains, map entries).
-    let synthetic = objects(Shape { pods: opts.pods, policies: opts.policies, seed: 42, cluster_policies: 0 });
+    let shape = Shape { pods: opts.pods, policies: opts.policies, seed: 42, cluster_policies: opts.cluster_policies };
+    let synthetic = objects(shape);
     let local: Vec<ObjectKey> =
         synthetic.iter().filter(|o| matches!(o, Object::Pod(_))).map(Object::key).step_by(10).collect();
     sb.add_synthetic(&synthetic, &local)?;
+    add_cluster_objects(&mut sb, &cluster_objects(shape))?;
     let (index, ruleset) = sb.compiled();
+    // The tiers must leave the measured connection admitted (or the bench would count refused connections).
+    let verdict = index
+        .decide(&Connection::new(client.clone(), server.clone(), Protocol::Tcp, ECHO_PORT))
+        .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+    if !verdict.allowed {
+        return Err(SandboxError::Invalid("the synthetic policies deny the bench client -> server".into()));
+    }
+    let tier_count = |side: &Option<palisade_engine::verdict::Side>| side.as_ref().map_or(0, |s| s.tier_policies.len());
+    let (client_egress_tier_policies, server_ingress_tier_policies) =
+        (tier_count(&verdict.egress), tier_count(&verdict.ingress));
     let (rules, set_elements) = ruleset.size();
     let full_script = ruleset.render_replace();
 
@@ -254,6 +278,9 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
     Ok(Report {
         pods: opts.pods,
         policies: opts.policies,
+        cluster_policies: opts.cluster_policies,
+        client_egress_tier_policies,
+        server_ingress_tier_policies,
         local_pods: local.len(),
         rules,
         set_elements,
@@ -276,6 +303,18 @@ pub fn run(name: &str, helper: &std::path::Path, opts: Options) -> Result<Report
     })
 }
 
+/// Benchmarks: adds cluster-scoped objects (tier policies, Nodes) to a sandbox's cluster and syncs.
+fn add_cluster_objects(sb: &mut Sandbox, objects: &[ClusterObject]) -> Result<()> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    for o in objects {
+        sb.store.apply_cluster(o);
+        sb.cluster.apply_cluster(o.clone());
+    }
+    sb.sync().map(|_| ())
+}
+
 impl Report {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(|_| json!({}))
@@ -287,12 +326,17 @@ impl Report {
 pub struct AgentOptions {
     pub pods: usize,
     pub policies: usize,
-    /// Single changes timed (pod added, label changed, policy edited, namespace relabelled, in turn).
+    /// Single changes timed (pod added, label changed, policy edited, namespace relabelled, and with
+    /// `cluster_policies` a ClusterNetworkPolicy's rule edited, in turn).
     pub changes: usize,
+    /// ClusterNetworkPolicies (and the Nodes their `nodes` peers read) added to the synthetic cluster.
+    pub cluster_policies: usize,
 }
 
-/// The kinds of change `palisade bench agent` times, in the order it makes them.
-pub const AGENT_CHANGE_KINDS: [&str; 4] = ["pod added", "label changed", "policy edited", "namespace relabelled"];
+/// The kinds of change `palisade bench agent` times, in the order it makes them (the last one only with
+/// ClusterNetworkPolicies in the cluster).
+pub const AGENT_CHANGE_KINDS: [&str; 5] =
+    ["pod added", "label changed", "policy edited", "namespace relabelled", "cluster policy edited"];
 
 /// Change -> kernel latency of one kind of change.
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +352,7 @@ pub struct KindLatency {
 pub struct AgentReport {
     pub pods: usize,
     pub policies: usize,
+    pub cluster_policies: usize,
     pub local_pods: usize,
     pub first_sync_ms: f64,
     pub changes: usize,
@@ -317,6 +362,12 @@ pub struct AgentReport {
     pub label_changed_p50_ms: f64,
     pub policy_edited_p50_ms: f64,
     pub namespace_relabelled_p50_ms: f64,
+    /// With ClusterNetworkPolicies: one rule of one of them edited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_policy_edited_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_policy_edited_p99_ms: Option<f64>,
+    /// Per kind of change made (the first four, and the fifth with ClusterNetworkPolicies).
     pub by_kind: Vec<KindLatency>,
     pub peak_rss_mb: f64,
     /// Resident memory after the changes.
@@ -428,19 +479,21 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         pods: opts.pods,
         policies: opts.policies,
         seed: 42,
-        cluster_policies: 0,
+        cluster_policies: opts.cluster_policies,
     });
     let node = crate::node_name(0);
     let local_pods = manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).count();
-    // The pods and namespaces alone, then the whole cluster, as after a node reboot.
-    let (policies, rest): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
-        manifests.iter().partition(|v| v["kind"] == "NetworkPolicy");
+    // The pods, namespaces (and Nodes) alone, then the whole cluster, as after a node reboot.
+    let (all_policies, rest): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        manifests.iter().partition(|v| v["kind"] == "NetworkPolicy" || v["kind"] == "ClusterNetworkPolicy");
+    let (cluster_policies, policies): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        all_policies.iter().partition(|v| v["kind"] == "ClusterNetworkPolicy");
     for v in &rest {
         sb.write_manifest(&file_name(v), &v.to_string())?;
     }
     restart_timed(&mut sb, first_limit)?;
     let rss_pods_mb = status_mb(sb.agent_pid(0), "VmRSS:");
-    for v in &policies {
+    for v in &all_policies {
         sb.write_manifest(&file_name(v), &v.to_string())?;
     }
     let first_sync = restart_timed(&mut sb, first_limit)?;
@@ -453,9 +506,10 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         manifests.iter().filter(|v| v["spec"]["nodeName"].as_str() == Some(node.as_str())).collect();
     let namespaces: Vec<&serde_json::Value> = manifests.iter().filter(|v| v["kind"] == "Namespace").collect();
     let mut all = Vec::new();
-    let mut by_kind: [Vec<f64>; 4] = Default::default();
+    let kinds = if cluster_policies.is_empty() { AGENT_CHANGE_KINDS.len() - 1 } else { AGENT_CHANGE_KINDS.len() };
+    let mut by_kind: Vec<Vec<f64>> = vec![Vec::new(); kinds];
     for i in 0..opts.changes {
-        let kind = i % AGENT_CHANGE_KINDS.len();
+        let kind = i % kinds;
         let change = match kind {
             0 => {
                 // A new pod scheduled on this node.
@@ -477,12 +531,21 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
                 v["spec"]["podSelector"] = json!({ "matchLabels": { "app": format!("app-{}", i % 40) } });
                 v
             }
-            _ => {
+            3 => {
                 // A namespace moved to another environment: what namespaceSelector peers match changes.
                 let mut v = namespaces[(i * 11) % namespaces.len().max(1)].clone();
-                let env = ["prod", "staging", "dev"][(i / AGENT_CHANGE_KINDS.len()) % 3];
+                let env = ["prod", "staging", "dev"][(i / kinds) % 3];
                 v["metadata"]["labels"]["env"] = env.into();
                 v["metadata"]["labels"]["edit"] = i.to_string().into();
+                v
+            }
+            _ => {
+                // One rule of a ClusterNetworkPolicy now admits, denies or passes another port.
+                let mut v = cluster_policies[(i * 17) % cluster_policies.len()].clone();
+                let direction = if v["spec"]["ingress"].is_array() { "ingress" } else { "egress" };
+                v["spec"][direction][0]["protocols"] =
+                    json!([{ "tcp": { "destinationPort": { "number": 1024 + i } } }]);
+                v["metadata"]["labels"] = json!({ "edit": i.to_string() });
                 v
             }
         };
@@ -505,6 +568,7 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
     let by_kind: Vec<KindLatency> = AGENT_CHANGE_KINDS
         .iter()
         .zip(by_kind)
+        .filter(|(_, v)| !v.is_empty())
         .map(|(kind, v)| KindLatency {
             kind,
             changes: v.len(),
@@ -512,10 +576,13 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
             p99_ms: percentile(v, 0.99),
         })
         .collect();
-    let p50 = |k: usize| by_kind[k].p50_ms;
+    let kind = |k: usize| by_kind.iter().find(|x| x.kind == AGENT_CHANGE_KINDS[k]);
+    let p50 = |k: usize| kind(k).map_or(0.0, |k| k.p50_ms);
+    let cluster_policy_edited = kind(4);
     Ok(AgentReport {
         pods: opts.pods,
         policies: opts.policies,
+        cluster_policies: cluster_policies.len(),
         local_pods,
         first_sync_ms,
         changes: opts.changes,
@@ -525,6 +592,8 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         label_changed_p50_ms: p50(1),
         policy_edited_p50_ms: p50(2),
         namespace_relabelled_p50_ms: p50(3),
+        cluster_policy_edited_p50_ms: cluster_policy_edited.map(|k| k.p50_ms),
+        cluster_policy_edited_p99_ms: cluster_policy_edited.map(|k| k.p99_ms),
         by_kind,
         peak_rss_mb,
         rss_mb,
@@ -532,7 +601,7 @@ pub fn run_agent(name: &str, helper: &std::path::Path, opts: AgentOptions) -> Re
         rss_pods_mb,
         rss_full_mb,
         bytes_per_pod: per(rss_pods_mb - rss_empty_mb, opts.pods),
-        bytes_per_policy: per(rss_full_mb - rss_pods_mb, opts.policies),
+        bytes_per_policy: per(rss_full_mb - rss_pods_mb, opts.policies + cluster_policies.len()),
         first_sync_limit_s: first_limit.as_secs_f64(),
         change_limit_s: change_limit.as_secs_f64(),
     })
