@@ -27,6 +27,63 @@ pub struct Node {
     pub pod_ranges: Vec<ipnet::IpNet>,
 }
 
+/// Deny logging (OBSERVABILITY.md §4.2, §4.4): an NFLOG rule before each local pod's final drop (kind D), before
+/// `ct state invalid drop` (I) and before each anti-spoofing drop (S). Each rule is its own: a verdict never shares
+/// a rule with `log`, `limit` or a set `update`, because a rule stopped by its limit skips its verdict (§3f).
+/// Each rule logs at most one packet per second per (source, destination, protocol, destination port) through
+/// a dynamic set, and all of them together at most `rate` per second through the node-wide limit `log_deny`.
+/// NFLOG costs even with nobody listening, so logging off ([`Ruleset::log`] `None`) means no log rules at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The NFLOG group the agent reads.
+    pub group: u16,
+    /// The node-wide ceiling, packets per second, and its burst.
+    pub rate: u32,
+    pub burst: u32,
+    /// The most keys each dedup set holds; when full, `update` fails and the log (never the packet) is skipped.
+    pub dedup_size: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { group: DENY_LOG_GROUP, rate: 500, burst: 1000, dedup_size: 65536 }
+    }
+}
+
+/// The NFLOG group of deny logs (D, S, I).
+pub const DENY_LOG_GROUP: u16 = 5;
+/// The node-wide named limit every deny log rule shares.
+pub const LOG_DENY_LIMIT: &str = "log_deny";
+/// The log prefix of a Palisade log rule: `pal1 <kind> <8 hex digits>` (read back by `palisade-observe`).
+pub fn log_prefix(kind: char, id: u32) -> String {
+    format!("pal1 {kind} {id:08x}")
+}
+/// The name of a pod chain's named drop counter (the id is its log prefix's).
+pub fn drop_counter(id: u32) -> String {
+    format!("d_{id:08x}")
+}
+
+/// The dedup sets, one per log point and family: (name, address type).
+pub(crate) fn dedup_sets() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for point in ["deny_ing", "deny_egr", "invalid", "spoof"] {
+        for (f, t) in [("4", "ipv4_addr"), ("6", "ipv6_addr")] {
+            out.push((format!("seen_{point}{f}"), t));
+        }
+    }
+    out
+}
+
+/// One log rule (no verdict): per-key dedup through `set`, the node-wide limit, then `log`.
+pub(crate) fn log_rule(log: &LogOptions, matches: &str, set: &str, v4: bool, kind: char, id: u32) -> String {
+    let ip = if v4 { "ip" } else { "ip6" };
+    format!(
+        "{matches}update @{set} {{ {ip} saddr . {ip} daddr . meta l4proto . th dport limit rate 1/second burst 1 packets }} limit name \"{LOG_DENY_LIMIT}\" log group {} prefix \"{}\"",
+        log.group,
+        log_prefix(kind, id)
+    )
+}
+
 /// A named set of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Set {
@@ -53,6 +110,10 @@ pub struct Ruleset {
     pub chains: Vec<Chain>,
     /// Verdict maps `ing4`, `ing6`, `eg4`, `eg6`: address → `goto <pod chain>`.
     pub maps: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// Named counters (`d_<id>`: a pod chain's final drop), created and deleted with their chain.
+    pub counters: BTreeSet<String>,
+    /// Deny logging, when on: the limit `log_deny`, the dedup sets and the base chains' log rules.
+    pub log: Option<LogOptions>,
 }
 
 /// Sets every ruleset has: local pod interfaces and their `ifname . address` pairs, for anti-spoofing.
@@ -129,6 +190,11 @@ pub fn compile(index: &Index, node: &Node, table: &str) -> Ruleset {
     crate::NodeCompiler::new(table).full(index, node)
 }
 
+/// [`compile`] with deny logging on (`Some`) or off.
+pub fn compile_with(index: &Index, node: &Node, table: &str, log: Option<LogOptions>) -> Ruleset {
+    crate::NodeCompiler::new(table).with_log(log).full(index, node)
+}
+
 impl Set {
     /// `{ type ...; flags interval; elements = { ... } }`, optionally without the elements.
     pub fn body(&self, with_elements: bool) -> String {
@@ -149,6 +215,19 @@ impl Ruleset {
         let mut o = String::new();
         let t = &self.table;
         let _ = writeln!(o, "table inet {t} {{");
+        if let Some(log) = &self.log {
+            let _ = writeln!(o, "  limit {LOG_DENY_LIMIT} {{ rate {}/second burst {} packets }}", log.rate, log.burst);
+            for (name, addr) in dedup_sets() {
+                let _ = writeln!(
+                    o,
+                    "  set {name} {{ type {addr} . {addr} . inet_proto . inet_service; size {}; flags dynamic,timeout; timeout 2m; }}",
+                    log.dedup_size
+                );
+            }
+        }
+        for c in &self.counters {
+            let _ = writeln!(o, "  counter {c} {{ }}");
+        }
         for s in &self.sets {
             let _ = writeln!(o, "  set {} {}", s.name, s.body(true));
         }
@@ -171,15 +250,21 @@ impl Ruleset {
         let _ = writeln!(o, "  chain fwd_egress {{");
         let _ = writeln!(o, "    type filter hook forward priority filter; policy accept;");
         let _ = writeln!(o, "    ct state established,related accept");
+        if let Some(log) = &self.log {
+            for (v4, f) in [(true, "4"), (false, "6")] {
+                let _ =
+                    writeln!(o, "    {}", log_rule(log, "ct state invalid ", &format!("seen_invalid{f}"), v4, 'I', 0));
+            }
+        }
         let _ = writeln!(o, "    ct state invalid drop");
-        let _ = writeln!(
-            o,
-            "    iifname @{POD_IFS} iifname . ip saddr != @{POD_IFADDR4} counter drop comment \"source address is not its pod's\""
-        );
-        let _ = writeln!(
-            o,
-            "    iifname @{POD_IFS} iifname . ip6 saddr != @{POD_IFADDR6} counter drop comment \"source address is not its pod's\""
-        );
+        for (v4, ip, addrs) in [(true, "ip", POD_IFADDR4), (false, "ip6", POD_IFADDR6)] {
+            let matches = format!("iifname @{POD_IFS} iifname . {ip} saddr != @{addrs} ");
+            if let Some(log) = &self.log {
+                let set = format!("seen_spoof{}", if v4 { "4" } else { "6" });
+                let _ = writeln!(o, "    {}", log_rule(log, &matches, &set, v4, 'S', 0));
+            }
+            let _ = writeln!(o, "    {matches}counter drop comment \"source address is not its pod's\"");
+        }
         for (ip, known, ranges) in [("ip", POD_KNOWN4, POD_RANGES4), ("ip6", POD_KNOWN6, POD_RANGES6)] {
             let _ =
                 writeln!(o, "    {ip} saddr @{ranges} {ip} saddr != @{known} counter drop comment \"{UNKNOWN_POD}\"");

@@ -72,6 +72,10 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     for name in new_chains.keys().filter(|c| !old_chains.contains_key(*c)) {
         emit(&mut out, format!("add chain inet {t} {name}"));
     }
+    // Named counters before the rules naming them; they survive their chain being flushed and refilled.
+    for name in new.counters.difference(&old.counters) {
+        emit(&mut out, format!("add counter inet {t} {name}"));
+    }
     // 3. Element changes of kept sets.
     for (name, s) in &new_sets {
         let Some(o) = old_sets.get(name) else { continue };
@@ -137,6 +141,9 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     for name in gone.iter().filter(|c| dispatch(c)).chain(gone.iter().filter(|c| !dispatch(c))) {
         emit(&mut out, format!("delete chain inet {t} {name}"));
     }
+    for name in old.counters.difference(&new.counters) {
+        emit(&mut out, format!("delete counter inet {t} {name}"));
+    }
     for (name, s) in &old_sets {
         let replaced = new_sets.get(name).is_some_and(|n| n.kind != s.kind || n.interval != s.interval);
         if !new_sets.contains_key(name) || replaced {
@@ -176,6 +183,12 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
                 }
             }
         }
+    }
+    if old.log != new.log {
+        // Logging turned on or off (or its ceiling changed) touches the base chains and table-wide objects,
+        // which only a whole replace writes.
+        delta.script = new.render_replace();
+        delta.statements = delta.script.lines().count();
     }
     delta
 }

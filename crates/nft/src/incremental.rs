@@ -25,8 +25,8 @@ use palisade_engine::store::Changes;
 use palisade_engine::{Index, IpFamily, ObjectKey, PodId, Protocol};
 
 use crate::compile::{
-    Chain, Node, POD_IFADDR4, POD_IFADDR6, POD_IFS, POD_KNOWN4, POD_KNOWN6, POD_RANGES4, POD_RANGES6, Ruleset, Set,
-    ident, ip_num, ip_of, merge, num_ip, proto, quote, range_elem,
+    Chain, LogOptions, Node, POD_IFADDR4, POD_IFADDR6, POD_IFS, POD_KNOWN4, POD_KNOWN6, POD_RANGES4, POD_RANGES6,
+    Ruleset, Set, drop_counter, ident, ip_num, ip_of, log_rule, merge, num_ip, proto, quote, range_elem,
 };
 use crate::delta::Delta;
 use crate::tiers;
@@ -135,6 +135,8 @@ struct PodPiece {
     tiers: Vec<(String, Tier, Direction)>,
     /// NetworkPolicy isolates it in at least one direction.
     isolated: bool,
+    /// The ids of its final drops (log prefix and named counter), per direction it is isolated in.
+    deny_ids: Vec<(Direction, u32)>,
 }
 
 /// One transaction being assembled: the kernel's state of everything touched (recorded at first touch)
@@ -148,6 +150,8 @@ struct Tx {
     chains_after: BTreeMap<String, Option<Vec<String>>>,
     maps_before: BTreeMap<(&'static str, String), Option<String>>,
     maps_after: BTreeMap<(&'static str, String), Option<String>>,
+    /// Named counters touched: (existed before, exists after).
+    counters: BTreeMap<String, (bool, bool)>,
     /// Policy chains whose rules changed or went away.
     narrowed_policies: BTreeSet<PolicyDir>,
     /// Local pods whose dispatch chain changed.
@@ -167,6 +171,10 @@ impl Tx {
         if !self.elem_add.get_mut(set).is_some_and(|a| a.remove(e)) {
             self.elem_del.entry(set.to_owned()).or_default().insert(e.to_owned());
         }
+    }
+
+    fn counter(&mut self, name: &str, before: bool, after: bool) {
+        self.counters.entry(name.to_owned()).or_insert((before, after)).1 = after;
     }
 
     fn chain(&mut self, name: &str, before: Option<&Vec<String>>, after: Option<Vec<String>>) {
@@ -221,6 +229,61 @@ pub struct NodeCompiler {
     tier_chains: BTreeMap<String, Vec<String>>,
     tier_sets: BTreeSet<String>,
     tier_rules: tiers::RuleCache,
+    /// Deny logging, when on (see [`LogOptions`]).
+    log: Option<LogOptions>,
+    /// What each final-drop id (log prefix `pal1 D <id>`, counter `d_<id>`) names, and the reverse.
+    log_ids: BTreeMap<u32, LogTarget>,
+    id_of: HashMap<(ObjectKey, Direction), u32>,
+    /// Bumped whenever `log_ids` changes, so a reader copies it only then.
+    log_generation: u64,
+}
+
+/// What a final-drop id names: the local pod, the direction, and its dispatch chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub pod: ObjectKey,
+    pub direction: Direction,
+    pub chain: String,
+}
+
+/// The final-drop ids: a stable 32-bit hash of (pod, direction), salted while it clashes with another pod's.
+/// A pod keeps its id while its chain exists; on a clash the pod that came later is salted (a fresh compile
+/// salts the later one in key order, so after a clash the names may differ from a fresh compile's).
+#[derive(Debug)]
+struct DropIds<'a> {
+    ids: &'a mut BTreeMap<u32, LogTarget>,
+    id_of: &'a mut HashMap<(ObjectKey, Direction), u32>,
+    changed: bool,
+}
+
+impl DropIds<'_> {
+    fn get(&mut self, key: &ObjectKey, d: Direction) -> u32 {
+        if let Some(id) = self.id_of.get(&(key.clone(), d)) {
+            return *id;
+        }
+        let mut salt = 0u32;
+        let id = loop {
+            // The fold of a 64-bit hash; 0 stays free for the base chains' log points.
+            let h = stable_hash(&(&key.namespace, &key.name, d.as_str(), salt));
+            let id = (h ^ (h >> 32)) as u32;
+            if id != 0 && !self.ids.contains_key(&id) {
+                break id;
+            }
+            salt += 1;
+        };
+        self.ids.insert(id, LogTarget { pod: key.clone(), direction: d, chain: pod_chain(key, d) });
+        self.id_of.insert((key.clone(), d), id);
+        self.changed = true;
+        id
+    }
+
+    fn release(&mut self, key: &ObjectKey, d: Direction, id: u32) {
+        if self.ids.get(&id).is_some_and(|t| &t.pod == key && t.direction == d) {
+            self.ids.remove(&id);
+            self.id_of.remove(&(key.clone(), d));
+            self.changed = true;
+        }
+    }
 }
 
 /// The user the tier chains' sets are kept for (no NetworkPolicy rule has an empty key).
@@ -274,9 +337,32 @@ impl NodeCompiler {
         NodeCompiler { table: table.to_owned(), ..NodeCompiler::default() }
     }
 
+    /// Deny logging on (`Some`) or off. Takes effect at the next [`NodeCompiler::full`] (the table-wide
+    /// objects are part of a full replace only).
+    pub fn with_log(mut self, log: Option<LogOptions>) -> NodeCompiler {
+        self.log = log;
+        self
+    }
+
+    pub fn log(&self) -> Option<LogOptions> {
+        self.log
+    }
+
+    /// What each final-drop id of the current table names (`pal1 D <id>` prefixes, `d_<id>` counters).
+    pub fn log_ids(&self) -> &BTreeMap<u32, LogTarget> {
+        &self.log_ids
+    }
+
+    /// Changes whenever [`NodeCompiler::log_ids`] does.
+    pub fn log_generation(&self) -> u64 {
+        self.log_generation
+    }
+
     /// Compiles everything from scratch (the first sync, a resync) and returns the whole table.
     pub fn full(&mut self, index: &Index, node: &Node) -> Ruleset {
-        *self = NodeCompiler::new(&self.table);
+        let generation = self.log_generation + 1;
+        *self = NodeCompiler::new(&self.table).with_log(self.log);
+        self.log_generation = generation;
         for p in index.pods() {
             for f in FAMILIES {
                 if let Some(ip) = p.facts.ip(f) {
@@ -406,11 +492,20 @@ impl NodeCompiler {
                     }
                 }
             }
+            let mut log_ids = DropIds { ids: &mut self.log_ids, id_of: &mut self.id_of, changed: false };
             let new = local(k).and_then(|ifname| {
                 let id = index.pod_id(k)?;
-                Some(pod_piece(index, &ids, id, k, ifname))
+                Some(pod_piece(index, &ids, id, k, ifname, self.log.as_ref(), &mut log_ids))
             });
             let old = self.pods.remove(k);
+            for (d, id) in old.iter().flat_map(|p| p.deny_ids.iter()) {
+                if !new.as_ref().is_some_and(|n| n.deny_ids.contains(&(*d, *id))) {
+                    log_ids.release(k, *d, *id);
+                }
+            }
+            if log_ids.changed {
+                self.log_generation += 1;
+            }
             if old == new {
                 if let Some(p) = old {
                     self.pods.insert(k.clone(), p);
@@ -522,6 +617,15 @@ impl NodeCompiler {
         for (name, rules) in &n.chains {
             if !o.chains.iter().any(|(m, _)| m == name) {
                 tx.chain(name, None, Some(rules.clone()));
+            }
+        }
+        for (_, id) in &o.deny_ids {
+            let after = n.deny_ids.iter().any(|(_, i)| i == id);
+            tx.counter(&drop_counter(*id), true, after);
+        }
+        for (_, id) in &n.deny_ids {
+            if !o.deny_ids.iter().any(|(_, i)| i == id) {
+                tx.counter(&drop_counter(*id), false, true);
             }
         }
         for (map, addr, verdict) in &o.maps {
@@ -1178,6 +1282,11 @@ impl NodeCompiler {
                 emit(&mut out, format!("add chain inet {t} {name}"));
             }
         }
+        for (name, (before, after)) in &tx.counters {
+            if !before && *after {
+                emit(&mut out, format!("add counter inet {t} {name}"));
+            }
+        }
         let mut peers: BTreeSet<IpAddr> = BTreeSet::new();
         let kept = |name: &str| {
             NODE_SETS.iter().any(|(n, _, _)| *n == name) || (tx.sets_before.get(name) != Some(&false) && exists(name))
@@ -1256,6 +1365,11 @@ impl NodeCompiler {
                 emit(&mut out, format!("delete set inet {t} {name}"));
             }
         }
+        for (name, (before, after)) in &tx.counters {
+            if *before && !after {
+                emit(&mut out, format!("delete counter inet {t} {name}"));
+            }
+        }
         // What may now admit less: pods whose dispatch is new or whose chain changed, pods jumping to a
         // policy chain that changed, and peer addresses that left a set.
         let mut delta = Delta { script: out, statements: n, narrowed_peers: peers, ..Delta::default() };
@@ -1328,7 +1442,8 @@ impl NodeCompiler {
                 maps.get_mut(map).map(|m| m.insert(addr.clone(), verdict.clone()));
             }
         }
-        Ruleset { table: self.table.clone(), sets, chains, maps }
+        let counters = self.pods.values().flat_map(|p| p.deny_ids.iter().map(|(_, id)| drop_counter(*id))).collect();
+        Ruleset { table: self.table.clone(), sets, chains, maps, counters, log: self.log }
     }
 
     /// Rules and set/map elements of the table, for metrics (as [`Ruleset::size`] counts them; kept as
@@ -1355,7 +1470,15 @@ fn named_elements(index: &Index, q: PodId, family: IpFamily, names: &[(String, P
 }
 
 /// What a local pod contributes, from the index.
-fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: &str) -> PodPiece {
+fn pod_piece(
+    index: &Index,
+    policies: &Ids,
+    id: PodId,
+    key: &ObjectKey,
+    ifname: &str,
+    log: Option<&LogOptions>,
+    log_ids: &mut DropIds,
+) -> PodPiece {
     let pod = index.pod(id);
     let mut piece = PodPiece { ifname: ifname.to_owned(), ..PodPiece::default() };
     for (i, d) in DIRS.into_iter().enumerate() {
@@ -1375,7 +1498,23 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
         }
         if !ids.is_empty() {
             rules.extend(jumps.iter().map(|k| format!("jump {}", policy_chain(k, d))));
-            rules.push(format!("counter drop comment {}", quote(&format!("{key} {}: no policy admits", d.as_str()))));
+            let drop_id = log_ids.get(key, d);
+            if let Some(log) = log {
+                // The log rule stands alone before the drop: over its limits it stops, and the drop still comes.
+                let point = format!("seen_deny_{}", short(d));
+                for v4 in [true, false] {
+                    if pod.facts.ips.iter().any(|ip| ip.is_ipv4() == v4) {
+                        let set = format!("{point}{}", if v4 { "4" } else { "6" });
+                        rules.push(log_rule(log, "", &set, v4, 'D', drop_id));
+                    }
+                }
+            }
+            rules.push(format!(
+                "counter name \"{}\" drop comment {}",
+                drop_counter(drop_id),
+                quote(&format!("{key} {}: no policy admits", d.as_str()))
+            ));
+            piece.deny_ids.push((d, drop_id));
             piece.isolated = true;
         }
         if let Some(b) = baseline {
@@ -1398,4 +1537,32 @@ fn pod_piece(index: &Index, policies: &Ids, id: PodId, key: &ObjectKey, ifname: 
         }
     }
     piece
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_ids_are_stable_and_a_clash_is_salted() {
+        let (mut ids, mut id_of) = (BTreeMap::new(), HashMap::default());
+        let mut d = DropIds { ids: &mut ids, id_of: &mut id_of, changed: false };
+        let a = ObjectKey::new("x", "a");
+        let first = d.get(&a, Direction::Ingress);
+        assert_ne!(first, 0, "0 is the base chains' id");
+        assert_eq!(d.get(&a, Direction::Ingress), first, "a pod keeps its id");
+        assert_ne!(d.get(&a, Direction::Egress), first, "each direction has its own");
+        d.release(&a, Direction::Ingress, first);
+        assert!(!d.ids.contains_key(&first));
+        // Another pod holds the id a would hash to: a gets a salted one, and the other keeps its own.
+        let b = ObjectKey::new("x", "b");
+        d.ids.insert(first, LogTarget { pod: b.clone(), direction: Direction::Ingress, chain: "ing_x__b".into() });
+        let salted = d.get(&a, Direction::Ingress);
+        assert!(salted != first && salted != 0);
+        assert_eq!(d.ids[&first].pod, b);
+        assert_eq!(d.ids[&salted].pod, a);
+        // Releasing with a stale id leaves the holder alone.
+        d.release(&a, Direction::Ingress, first);
+        assert_eq!(d.ids[&first].pod, b);
+    }
 }

@@ -15,9 +15,9 @@ mod tiers;
 
 use std::net::IpAddr;
 
-pub use compile::{Node, Ruleset, compile};
+pub use compile::{LogOptions, Node, Ruleset, compile, compile_with};
 pub use delta::{Delta, delta};
-pub use incremental::NodeCompiler;
+pub use incremental::{LogTarget, NodeCompiler};
 pub use session::NftSession;
 
 /// A failure talking to the kernel.

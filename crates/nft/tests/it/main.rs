@@ -191,12 +191,25 @@ fn apply_script(rs: &mut palisade_nft::Ruleset, script: &str) {
                 let kind: &'static str = Box::leak(kind.into_boxed_str());
                 rs.sets.push(Set { name: name.to_owned(), kind, interval, elements: Arc::new(elements) });
             }
+            ("add", "counter") => {
+                assert!(rs.counters.insert(name.to_owned()), "counter {name} exists: {line}");
+            }
+            ("delete", "counter") => {
+                assert!(rs.counters.remove(name), "no counter {name}: {line}");
+                let user = rs.chains.iter().flat_map(|c| &c.rules).find(|r| r.contains(&format!("\"{name}\"")));
+                assert!(user.is_none(), "counter {name} is still used by {user:?}: {line}");
+            }
             ("add", "chain") => {
                 assert!(!rs.chains.iter().any(|c| c.name == name), "chain {name} exists: {line}");
                 rs.chains.push(Chain { name: name.to_owned(), rules: vec![] });
             }
             ("flush", "chain") => rs.chains.iter_mut().find(|c| c.name == name).expect(line).rules.clear(),
-            ("add", "rule") => rs.chains.iter_mut().find(|c| c.name == name).expect(line).rules.push(tail.to_owned()),
+            ("add", "rule") => {
+                if let Some(c) = tail.split("counter name \"").nth(1).and_then(|r| r.split('"').next()) {
+                    assert!(rs.counters.contains(c), "no counter {c}: {line}");
+                }
+                rs.chains.iter_mut().find(|c| c.name == name).expect(line).rules.push(tail.to_owned())
+            }
             ("delete", "chain") => {
                 let n = rs.chains.len();
                 rs.chains.retain(|c| c.name != name);
@@ -253,7 +266,9 @@ fn incremental_updates_equal_fresh_compiles() {
             interfaces: cluster.pods().step_by(5).enumerate().map(|(i, (k, _))| (k.clone(), format!("v{i}"))).collect(),
             pod_ranges: vec!["10.199.0.0/24".parse().unwrap()],
         };
-        let mut compiler = NodeCompiler::new("palisade");
+        // Deny logging on for two of the three walks (its log rules and named counters follow the pods).
+        let log = (seed != 7).then(palisade_nft::LogOptions::default);
+        let mut compiler = NodeCompiler::new("palisade").with_log(log);
         let mut kernel = compiler.full(store.index(), &node);
         store.take_changes();
         let mut rng = Rng::new(seed);
@@ -349,7 +364,8 @@ fn incremental_updates_equal_fresh_compiles() {
             } else {
                 compiler.update_with(store.index(), &node, &changes, Some(&moved))
             };
-            let fresh = compile(&Index::build(&cluster), &node, "palisade");
+            let fresh = palisade_nft::compile_with(&Index::build(&cluster), &node, "palisade", log);
+            assert_verdicts_apart(&fresh.render_table());
             assert_eq!(
                 compiler.ruleset().render_table(),
                 fresh.render_table(),
@@ -443,4 +459,94 @@ fn tiers_compile_around_networkpolicy_in_the_engines_order() {
         rs.chains.iter().any(|ch| ch.name.starts_with("adm_")) && rs.chains.iter().any(|ch| ch.name.starts_with("bl_"))
     );
     insta::assert_snapshot!(rs.render_table());
+}
+
+/// The rules of a rendered table that hold a verdict together with `log`, `limit`, a set `update` or a meter:
+/// such a rule, stopped by its limit, skips its verdict (OBSERVABILITY.md §3f: a denied flow forwarded, or
+/// allowed connections dropped). Quoted text (prefixes, comments) is not looked at.
+fn verdict_with_rate_limit(table: &str) -> Vec<String> {
+    const VERDICTS: [&str; 8] = ["accept", "drop", "reject", "return", "jump", "goto", "queue", "vmap"];
+    const LIMITED: [&str; 5] = ["log", "limit", "update", "meter", "quota"];
+    let mut bad = Vec::new();
+    let mut in_chain = false;
+    for line in table.lines() {
+        let l = line.trim();
+        if l.starts_with("chain ") {
+            in_chain = true;
+            continue;
+        }
+        if l == "}" {
+            in_chain = false;
+            continue;
+        }
+        if !in_chain || l.starts_with("type ") {
+            continue;
+        }
+        let unquoted: String = l.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+        let words: Vec<&str> = unquoted.split_whitespace().collect();
+        if words.iter().any(|w| VERDICTS.contains(w)) && words.iter().any(|w| LIMITED.contains(w)) {
+            bad.push(l.to_owned());
+        }
+    }
+    bad
+}
+
+pub(crate) fn assert_verdicts_apart(table: &str) {
+    let bad = verdict_with_rate_limit(table);
+    assert!(bad.is_empty(), "rules with a verdict and a log, limit or update:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_verdict_check_finds_the_trap() {
+    let bad = "table inet t {\n  chain c {\n    limit rate 5/second log group 5 prefix \"x drop\" drop\n    log prefix \"accept\"\n    update @s { ip saddr } accept\n  }\n}\n";
+    assert_eq!(verdict_with_rate_limit(bad).len(), 2, "a limit with drop, an update with accept; not a prefix");
+}
+
+/// Deny logging as people read it: each isolated pod's chain logs (one rule per family it has addresses in,
+/// deduplicated per key, under the node-wide limit) right before its named drop counter; the base chains log
+/// invalid and spoofed packets before dropping them; the ids map back to pod and direction.
+#[test]
+fn deny_logs_stand_apart_from_the_drops_they_explain() {
+    use palisade_nft::{LogOptions, NodeCompiler};
+    let c = seed();
+    let mut compiler = NodeCompiler::new("palisade").with_log(Some(LogOptions::default()));
+    let rs = compiler.full(&Index::build(&c), &node(&c));
+    let text = rs.render_table();
+    assert_verdicts_apart(&text);
+    assert!(text.contains("limit log_deny { rate 500/second burst 1000 packets }"), "{text}");
+    assert!(text.contains("ct state invalid update @seen_invalid4"), "{text}");
+    assert!(text.contains("prefix \"pal1 S 00000000\""), "{text}");
+    let ids = compiler.log_ids();
+    assert!(!ids.is_empty());
+    for (id, target) in ids {
+        let chain = rs.chains.iter().find(|ch| ch.name == target.chain).expect("the pod's chain");
+        let n = chain.rules.len();
+        assert!(chain.rules[n - 1].starts_with(&format!("counter name \"d_{id:08x}\" drop")), "{:?}", chain.rules);
+        assert!(chain.rules[n - 2].contains(&format!("prefix \"pal1 D {id:08x}\"")), "{:?}", chain.rules);
+        assert!(rs.counters.contains(&format!("d_{id:08x}")));
+    }
+    assert_eq!(rs.counters.len(), ids.len());
+    insta::assert_snapshot!(text);
+    // Off: no log rule and no dedup set anywhere, the named counters stay.
+    let off = compile(&Index::build(&c), &node(&c), "palisade");
+    let off_text = off.render_table();
+    assert!(!off_text.contains(" log ") && !off_text.contains("seen_"), "{off_text}");
+    assert_eq!(off.counters, rs.counters);
+}
+
+/// Every table the generators make, with logging on: no rule mixes a verdict with a rate limit.
+#[test]
+fn verdicts_never_share_a_rule_with_log() {
+    use palisade_engine::synth::{Shape, objects};
+    let log = Some(palisade_nft::LogOptions::default());
+    for seed in 0..6 {
+        let c = Cluster::from_objects(objects(Shape { pods: 80, policies: 20, seed, cluster_policies: 4 }));
+        let n = Node { interfaces: c.pods().map(|(k, _)| (k.clone(), String::new())).collect(), ..Node::default() };
+        assert_verdicts_apart(&palisade_nft::compile_with(&Index::build(&c), &n, "palisade", log).render_table());
+    }
+    for seed in 0..200 {
+        let c = model::random_cluster(seed);
+        let rs = palisade_nft::compile_with(&Index::build(&c), &model::all_local(&c), "palisade", log);
+        assert_verdicts_apart(&rs.render_table());
+    }
 }
