@@ -569,3 +569,26 @@ fn kubectl_cluster_network_policies_are_enforced_by_the_agents() {
     cp.ok(&["apply", "-f", &accept]);
     assert_eq!(sb.probe(&probes).unwrap(), [true, true], "an Admin Accept admits what the NetworkPolicy does not");
 }
+
+/// The folder mode of agents: `Sandbox::apply_cluster` writes tier policies to the agents' manifest folder
+/// and `delete_cluster` removes them; both agents enforce each change before the call returns.
+#[test]
+fn agents_on_a_folder_enforce_cluster_network_policies() {
+    if !live_ready() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    let mut sb = up("cnpf", &format!("{CLUSTER}---{}", policy("web", "client")));
+    let probes = [conn("client", "server"), conn("other", "server")];
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false]);
+    let loaded = palisade_engine::load_str("cnp.yaml", DENY_CLIENT_TO_SERVER);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let cnp: Vec<_> = loaded.cluster_objects.into_iter().map(|o| o.value).collect();
+    sb.apply_cluster(&cnp).unwrap();
+    assert!(sb.manifests_dir().join("clusternetworkpolicy..deny-client.json").exists());
+    assert_eq!(sb.probe(&probes).unwrap(), [false, false], "the Admin Deny before the NetworkPolicy");
+    let kind = palisade_engine::cnp::ClusterKind::ClusterNetworkPolicy;
+    assert!(sb.delete_cluster(kind, "deny-client").unwrap());
+    assert_eq!(sb.probe(&probes).unwrap(), [true, false]);
+    assert!(!sb.delete_cluster(kind, "deny-client").unwrap(), "already gone");
+}
