@@ -2006,15 +2006,15 @@ where
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
-/// [`roundtrip`] for the tier policies' types (the engine's, which carry no `apiVersion` and `kind`: those
-/// are kept as they came).
+/// [`roundtrip`] for the tier policies' types (the engine's, which carry no `apiVersion`, `kind` and
+/// `status`: those are kept as they came; the CRDs' status is what implementations report, free-form here).
 fn roundtrip_tier<T>(v: Value) -> Result<Value, String>
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
     let mut out = roundtrip::<T>(v.clone())?;
     if let (Some(o), Some(i)) = (out.as_object_mut(), v.as_object()) {
-        for k in ["apiVersion", "kind"] {
+        for k in ["apiVersion", "kind", "status"] {
             if let Some(x) = i.get(k) {
                 o.insert(k.into(), x.clone());
             }
@@ -2524,6 +2524,22 @@ mod tests {
         assert_eq!(spec["volumes"][1]["secret"]["defaultMode"], 420);
         // Templates get no admission-time pod fields.
         assert!(spec.get("serviceAccountName").is_none());
+    }
+
+    #[test]
+    fn tier_policies_strict_decoding() {
+        let cnp = json!({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+            "metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            "spec": {"tier": "Admin", "priority": 1, "tiers": ["Admin"], "subject": {"namespaces": {}},
+                     "ingress": [{"action": "Deny", "from": [{"namespaces": {}, "pod": {"a": 1}}]}]}});
+        assert_eq!(
+            unknown_fields("ClusterNetworkPolicy", &cnp).unwrap(),
+            ["spec.ingress[0].from[0].pod", "spec.tiers"]
+        );
+        let banp = json!({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
+            "metadata": {"name": "default"}, "spec": {"subject": {"namespaces": {}}, "egres": [{"action": "Deny"}]}});
+        assert_eq!(unknown_fields("BaselineAdminNetworkPolicy", &banp).unwrap(), ["spec.egres"]);
+        assert!(unknown_fields("ClusterNetworkPolicy", &json!({"spec": {"priority": "high"}})).is_err());
     }
 
     #[test]
