@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz`, `/metrics` and `/v1/pods/pending` (axum).
+//! `/healthz`, `/readyz`, `/metrics`, `/v1/pods/pending` and `/v1/flows` (axum).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,19 +36,92 @@ impl Health {
     }
 }
 
+type Flows = Arc<palisade_observe::SharedRing<palisade_observe::FlowRecord>>;
+
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    flows: Option<Flows>,
 }
 
 pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    router_with_flows(metrics, health, None)
+}
+
+/// The router, with `/v1/flows` served from the flow log's ring when there is one.
+pub fn router_with_flows(metrics: Arc<Metrics>, health: Arc<Health>, flows: Option<Flows>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/v1/pods/pending", get(pending_pods))
-        .with_state(AppState { metrics, health })
+        .route("/v1/flows", get(flows_ndjson))
+        .with_state(AppState { metrics, health, flows })
+}
+
+/// `?since=<cursor>&follow=1`.
+#[derive(Debug, serde::Deserialize)]
+struct FlowQuery {
+    since: Option<u64>,
+    follow: Option<String>,
+}
+
+/// The header carrying the cursor to resume after the records of a response.
+pub const CURSOR_HEADER: &str = "x-palisade-cursor";
+/// Records per page of the ring.
+const PAGE: usize = 1024;
+
+fn ndjson(items: &[(u64, palisade_observe::FlowRecord)]) -> String {
+    let mut out = String::new();
+    for (_, r) in items {
+        if let Ok(line) = serde_json::to_string(r) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The flow records after `since` (every record kept when absent) as NDJSON, the cursor to resume from in
+/// `x-palisade-cursor`; with `follow`, the response stays open and records follow as they are published
+/// (from `since`, or from now).
+async fn flows_ndjson(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<FlowQuery>,
+) -> axum::response::Response {
+    let Some(ring) = s.flows else {
+        return (StatusCode::NOT_FOUND, "the flow log is off on this agent (--flow-log=false, or no NFLOG)\n")
+            .into_response();
+    };
+    let follow = q.follow.as_deref().is_some_and(|f| matches!(f, "1" | "true" | "yes"));
+    // Following without a cursor streams only what comes next.
+    let since = q.since.unwrap_or_else(|| if follow { ring.latest() } else { 0 });
+    if !follow {
+        let mut cursor = since;
+        let mut body = String::new();
+        loop {
+            let page = ring.after(cursor, PAGE);
+            if page.items.is_empty() {
+                break;
+            }
+            body.push_str(&ndjson(&page.items));
+            cursor = page.next;
+        }
+        let headers = [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
+            (header::HeaderName::from_static(CURSOR_HEADER), cursor.to_string()),
+        ];
+        return (headers, body).into_response();
+    }
+    let stream = futures::stream::unfold((ring, since), |(ring, cursor)| async move {
+        let r = Arc::clone(&ring);
+        let page =
+            tokio::task::spawn_blocking(move || r.wait_after(cursor, PAGE, Duration::from_secs(1))).await.ok()?;
+        let next = if page.items.is_empty() && page.missed == 0 { cursor } else { page.next };
+        Some((Ok::<_, std::convert::Infallible>(ndjson(&page.items)), (ring, next)))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream)).into_response()
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {

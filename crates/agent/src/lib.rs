@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use palisade_nft::{ConntrackCommand, NftDataplane, NftSession};
 
 pub mod dir;
+pub mod flowlog;
 pub mod http;
 pub mod interfaces;
 pub mod kube;
@@ -55,6 +56,8 @@ pub struct Config {
     pub pod_start: PodStart,
     /// The node's pod address ranges, besides its Node's `spec.podCIDRs` and a CNI bridge's subnet.
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// Deny logging and the flow log (`/v1/flows`): on unless turned off or the kernel has no NFLOG.
+    pub flow_log: bool,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             keep_established: false,
             pod_start: PodStart::Closed,
             pod_cidrs: Vec::new(),
+            flow_log: true,
         }
     }
 }
@@ -116,11 +120,12 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         .build()
         .map_err(|source| AgentError::Io { what: "starting the runtime".into(), source })?;
     let (tx, rx) = mpsc::channel();
+    let mut flows = config.flow_log.then(start_flow_log).flatten();
     if let Some(addr) = config.metrics_addr {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| AgentError::Io { what: format!("listening on {addr}"), source })?;
-        let app = http::router(metrics.clone(), health.clone());
+        let app = http::router_with_flows(metrics.clone(), health.clone(), flows.as_ref().map(|f| f.ring()));
         rt.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "the metrics server stopped");
@@ -150,11 +155,18 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
     dataplane.keep_established = config.keep_established;
     let mut agent = Agent::new(&config.node_name, &config.table, dataplane, interfaces::RouteTable::default(), metrics);
     agent.set_pod_start(config.pod_start, config.pod_cidrs.clone());
+    agent.set_flow_log(flows.is_some().then(palisade_nft::LogOptions::default));
+    // With the flow log on, the loop turns often enough to publish records within tens of milliseconds.
+    let turn = if flows.is_some() { Duration::from_millis(25) } else { Duration::from_millis(500) };
+    let mut seen = palisade_observe::ReaderStats::default();
     let mut syncs = 0u64;
     let mut failures = 0u32;
     while !stop.load(Ordering::Relaxed) {
         health.beat();
-        match rx.recv_timeout(Duration::from_millis(500)) {
+        if let Some(f) = flows.as_mut() {
+            observe_flows(&mut agent, f, &mut seen);
+        }
+        match rx.recv_timeout(turn) {
             Ok(ev) => {
                 agent.handle(ev);
             }
@@ -218,6 +230,49 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         }
     }
     Ok(())
+}
+
+/// The NFLOG reader on the deny log group, in the agent's namespace; `None` (logged) when the kernel cannot.
+fn start_flow_log() -> Option<flowlog::FlowLog> {
+    let config = palisade_observe::ReaderConfig {
+        nflog: palisade_observe::NflogConfig {
+            group: palisade_nft::compile::DENY_LOG_GROUP,
+            ..palisade_observe::NflogConfig::default()
+        },
+        ..palisade_observe::ReaderConfig::default()
+    };
+    match palisade_observe::Reader::start(&config) {
+        Ok(reader) => {
+            tracing::info!(group = config.nflog.group, "flow log on: reading deny events (NFLOG)");
+            Some(flowlog::FlowLog::new(Some(reader)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "flow log off: cannot read NFLOG here; no log rules are written");
+            None
+        }
+    }
+}
+
+/// Publishes the flow log's complete records and counts what the reader saw since the last turn.
+fn observe_flows<D: palisade_nft::Dataplane, I: interfaces::Interfaces>(
+    agent: &mut Agent<D, I>,
+    flows: &mut flowlog::FlowLog,
+    seen: &mut palisade_observe::ReaderStats,
+) {
+    let p = agent.observe(flows, Duration::ZERO);
+    let metrics = agent.metrics();
+    metrics.explain_divergence.inc_by(p.divergent as u64);
+    if let Some(stats) = flows.reader().map(palisade_observe::Reader::stats) {
+        for kind in palisade_observe::Kind::ALL {
+            let new = stats.events_of(kind).saturating_sub(seen.events_of(kind));
+            if new > 0 {
+                metrics.flowlog_events.get_or_create(&metrics::Metrics::label("kind", &kind.to_string())).inc_by(new);
+            }
+        }
+        let lost = (stats.lost + stats.dropped).saturating_sub(seen.lost + seen.dropped);
+        metrics.flowlog_lost.inc_by(lost);
+        *seen = stats;
+    }
 }
 
 /// Hands the loop's view of the local pods still waiting to the HTTP server.

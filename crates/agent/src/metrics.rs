@@ -28,6 +28,9 @@ pub struct Metrics {
     pub event_to_kernel: Histogram,
     pub pod_realization: Histogram,
     pub pods_pending: Gauge,
+    pub flowlog_events: Family<Labels, Counter>,
+    pub flowlog_lost: Counter,
+    pub explain_divergence: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +58,9 @@ impl Metrics {
             // 0.5 ms .. ~8 s
             pod_realization: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
             pods_pending: Gauge::default(),
+            flowlog_events: Family::default(),
+            flowlog_lost: Counter::default(),
+            explain_divergence: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("objects", "Objects watched, by kind", m.objects.clone());
@@ -81,6 +87,21 @@ impl Metrics {
             "pods_pending",
             "Local pods not enforced yet (no address in the API yet, or not yet in the kernel)",
             m.pods_pending.clone(),
+        );
+        registry.register(
+            "flowlog_events",
+            "Kernel log events read, by prefix kind (D deny, S spoofed, I invalid)",
+            m.flowlog_events.clone(),
+        );
+        registry.register(
+            "flowlog_lost",
+            "Kernel log events lost before the reader (gaps in NFLOG sequence numbers, queue overflow)",
+            m.flowlog_lost.clone(),
+        );
+        registry.register(
+            "explain_divergence",
+            "Flow records on which the engine's verdict differs from the kernel's",
+            m.explain_divergence.clone(),
         );
         Metrics { registry, ..m }
     }

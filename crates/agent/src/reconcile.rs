@@ -95,6 +95,8 @@ pub struct Agent<D, I> {
     arriving: BTreeMap<ObjectKey, Instant>,
     /// The last realization time (address arrived → kernel), for the status file.
     last_realization: Option<Duration>,
+    /// Changes handled so far (the flow log's pod addresses are rebuilt when it moved).
+    handled: u64,
 }
 
 impl<D: Dataplane, I: Interfaces> Agent<D, I> {
@@ -121,7 +123,25 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
             unaddressed: BTreeMap::new(),
             arriving: BTreeMap::new(),
             last_realization: None,
+            handled: 0,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Deny logging in the node's table on (`Some`) or off; call before the first sync.
+    pub fn set_flow_log(&mut self, log: Option<palisade_nft::LogOptions>) {
+        self.compiler = std::mem::take(&mut self.compiler).with_log(log);
+    }
+
+    /// Publishes the flow log's records that are complete, joined with this agent's view: the compiler's id
+    /// map (what the kernel's prefixes mean), the store's pods and the engine (see [`crate::flowlog`]).
+    pub fn observe(&mut self, flows: &mut crate::flowlog::FlowLog, wait: Duration) -> crate::flowlog::Pumped {
+        flows.update_ids(self.compiler.log_generation(), self.compiler.log_ids(), Instant::now());
+        let index = self.store.index();
+        flows.pump(wait, &self.node, index, self.handled)
     }
 
     /// Sets what a pod the agent has not programmed yet may do, and the node's pod ranges given by flag.
@@ -228,6 +248,7 @@ impl<D: Dataplane, I: Interfaces> Agent<D, I> {
 
     /// Takes one event into the state. Returns whether it changed anything the kernel may need.
     pub fn handle(&mut self, ev: Event) -> bool {
+        self.handled += 1;
         if let Change::Apply(palisade_engine::Object::Pod(p)) = &ev.change {
             self.note_pod(p, ev.at);
         }
