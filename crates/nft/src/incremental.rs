@@ -1164,6 +1164,7 @@ impl NodeCompiler {
             .into_iter()
             .map(|(name, (d, ids))| (name, tiers::chain_rules(cache, index, d, &ids, &mut sets)))
             .collect();
+        cache.finish();
         let mut narrowed: BTreeSet<String> = BTreeSet::new();
         for (name, rules) in &chains {
             let old = self.tier_chains.get(name);
