@@ -52,6 +52,10 @@ pub struct AgentArgs {
     /// A pod address range of this node (repeatable), besides its Node's spec.podCIDRs and a CNI bridge's subnet
     #[arg(long = "pod-cidr", value_parser = parse_cidr)]
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// Log denied packets (NFLOG group 5, deduplicated and rate-limited in the kernel) and serve them joined
+    /// with the engine's explanation on /v1/flows; off when the kernel has no NFLOG
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub flow_log: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -99,6 +103,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         PodStartArg::Open => palisade_agent::PodStart::Open,
     };
     config.pod_cidrs = args.pod_cidrs;
+    config.flow_log = args.flow_log;
     tracing::info!(node = %config.node_name, table = %config.table, "palisade agent starting");
     // Stopping (SIGTERM, SIGINT) ends the process and leaves the rules in place.
     palisade_agent::run(config, Arc::new(AtomicBool::new(false)))?;

@@ -7,6 +7,7 @@ mod bench_sandbox;
 mod commands;
 mod demo;
 mod input;
+mod observe;
 mod render;
 mod sandbox;
 

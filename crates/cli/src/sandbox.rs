@@ -226,6 +226,24 @@ pub enum SandboxCommand {
         #[arg(long, default_value_t = 2000)]
         ms: u64,
     },
+    /// Flow records of the sandbox's node agents: denied flows with the policies that isolate them and the
+    /// engine's explanation (needs --nodes N).
+    Observe {
+        #[arg(default_value = "default")]
+        name: String,
+        /// Keep streaming new records.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: ObserveOutput,
+    },
+    /// (internal, inside a node namespace) GET a path from the agent there; the body to stdout.
+    #[command(name = "agent-get", hide = true)]
+    AgentGet {
+        #[arg(long, default_value = crate::observe::AGENT_ADDR)]
+        addr: String,
+        path: String,
+    },
     /// (internal) Probe targets `IP,PORT,PROTO` from inside a namespace; prints 1 or 0 per target.
     #[command(name = "probe-raw", hide = true)]
     ProbeRaw {
@@ -233,6 +251,12 @@ pub enum SandboxCommand {
         timeout_ms: u64,
         targets: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum ObserveOutput {
+    Text,
+    Json,
 }
 
 pub fn helper() -> Result<PathBuf> {
@@ -660,6 +684,13 @@ pub fn run(cmd: SandboxCommand) -> Result<ExitCode> {
                 None => Ok(()),
             })
             .context("serving the pod's ports")?;
+        }
+        SandboxCommand::Observe { name, follow, output } => {
+            let sb = Sandbox::open(&name, &helper()?)?;
+            crate::observe::sandbox_observe(&sb, follow, output == ObserveOutput::Json, &mut out)?;
+        }
+        SandboxCommand::AgentGet { addr, path } => {
+            crate::observe::agent_get(&addr, &path, &mut out)?;
         }
         SandboxCommand::ProbeRaw { timeout_ms, targets } => {
             let timeout = Duration::from_millis(timeout_ms.min(1000));

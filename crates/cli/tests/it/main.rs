@@ -4,6 +4,7 @@ mod agent;
 mod analysis;
 mod deploy;
 mod live;
+mod observe;
 mod reading;
 mod tutorials;
 mod ui;
