@@ -440,7 +440,7 @@ impl Index {
         self.members[class].push(id);
         self.pods[id].facts.labels = labels.clone();
         self.place(id);
-        self.refresh_tiers();
+        self.refresh_tiers_for(id);
         true
     }
 
@@ -726,6 +726,30 @@ impl Index {
     /// The tiers, resolved (for explanations and the compiler).
     pub fn tiers(&self) -> &Tiers {
         &self.tiers
+    }
+
+    /// Re-derives what pod `id` is in for the tiers, as [`Index::refresh_tiers`] would.
+    fn refresh_tiers_for(&mut self, id: PodId) {
+        if self.tiers.is_empty() {
+            self.tiers.policies.clear();
+            return;
+        }
+        let empty = Labels::new();
+        let p = &self.pods[id];
+        let pod = if p.class == HOLE {
+            TierPod { namespace_labels: &empty, labels: &empty, host_network: true, ips: &[] }
+        } else {
+            let c = &self.classes[p.class];
+            TierPod {
+                namespace_labels: self.namespaces.get(&c.namespace).unwrap_or(&empty),
+                labels: &c.labels,
+                host_network: c.host_network,
+                ips: &p.facts.ips,
+            }
+        };
+        let mut tiers = std::mem::take(&mut self.tiers);
+        tiers.resolve_pod(id, &pod);
+        self.tiers = tiers;
     }
 
     /// Re-derives the tiers over the current pods and namespaces (nothing to do without tier policies).
@@ -1246,7 +1270,7 @@ impl Index {
         self.members[class].push(id);
         self.by_key.insert(key.clone(), id);
         self.place(id);
-        self.refresh_tiers();
+        self.refresh_tiers_for(id);
     }
 
     /// Removes a pod as a rebuild would. Returns whether it was there. Its id is free for the next pod.
@@ -1262,7 +1286,7 @@ impl Index {
         self.pods[id] = PodEntry { key: ObjectKey::new("", ""), facts: PodFacts::default(), class: HOLE };
         self.free.push(id);
         self.ordered = false;
-        self.refresh_tiers();
+        self.refresh_tiers_for(id);
         true
     }
 

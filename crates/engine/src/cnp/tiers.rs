@@ -188,6 +188,38 @@ impl Tiers {
             .collect();
     }
 
+    /// Re-derives what one pod (id `i`, one past the last id for a new one) is in, as [`Tiers::resolve`]
+    /// over all pods would: its subject bits and its bit in every rule's peers. Costs O(tier peers).
+    pub fn resolve_pod(&mut self, i: usize, pod: &TierPod<'_>) {
+        let nodes = &self.nodes;
+        for p in &mut self.policies {
+            let sets = std::iter::once(&mut p.subject).chain(
+                p.ingress
+                    .iter_mut()
+                    .chain(p.egress.iter_mut())
+                    .flat_map(|r| r.peers.iter_mut().flatten().chain(r.union.iter_mut())),
+            );
+            for set in sets {
+                while set.len() <= i {
+                    set.insert_at(set.len(), false);
+                }
+            }
+            p.subject.set(i, p.policy.subject.matches(pod.namespace_labels, pod.labels, pod.host_network));
+            for rule in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
+                let mut any = [false, false];
+                for (pe, peer) in rule.rule.peers.iter().enumerate() {
+                    for (s, f) in [IpFamily::V4, IpFamily::V6].into_iter().enumerate() {
+                        let hit = peer.matches(rule.rule.action, &pod.as_peer(f), nodes);
+                        rule.peers[pe][s].set(i, hit);
+                        any[s] |= hit;
+                    }
+                }
+                rule.union[0].set(i, any[0]);
+                rule.union[1].set(i, any[1]);
+            }
+        }
+    }
+
     /// Whether a peer of a rule matches the other end.
     fn peer_hit(&self, rule: &IndexedTierRule, peer: usize, other: Other, family: IpFamily) -> bool {
         match other {
