@@ -75,6 +75,9 @@ pub struct Store {
     policies: BTreeMap<ObjectKey, NetworkPolicy>,
     /// Tier policies and Nodes.
     cluster: BTreeMap<(ClusterKind, String), StoredClusterObject>,
+    /// The kept index's tiers are behind `cluster`: the next [`Store::index`] resolves them once (a batch of
+    /// tier policies, as a first sync brings, costs one resolution, not one each).
+    retier: bool,
     /// Pods and policies per namespace that holds any, and how many of those namespaces are not declared:
     /// kept as objects come and go so counting namespaces costs nothing per sync.
     in_namespace: BTreeMap<String, usize>,
@@ -130,9 +133,7 @@ impl Store {
         }
         self.cluster.insert(key, stored);
         self.changes.tiers = true;
-        if let Some(index) = self.index.as_mut() {
-            index.apply_cluster_object(o);
-        }
+        self.retier = true;
         true
     }
 
@@ -142,9 +143,7 @@ impl Store {
             return false;
         }
         self.changes.tiers = true;
-        if let Some(index) = self.index.as_mut() {
-            index.delete_cluster_object(kind, name);
-        }
+        self.retier = true;
         true
     }
 
@@ -425,21 +424,21 @@ impl Store {
 
     /// The index of the current objects, rebuilt only when a change required it.
     pub fn index(&mut self) -> &Index {
-        let index = match self.index.take() {
+        let mut index = match self.index.take() {
             Some(index) => index,
             None => {
                 let pods = self.pods.iter().map(|(k, p)| (k.clone(), p.facts.clone()));
-                let mut index = Index::build_parts(self.namespaces(), pods, self.policies.values());
-                if !self.cluster.is_empty() {
-                    let nodes = self.cluster.values().filter_map(|o| match o {
-                        StoredClusterObject::Node(n) => Some(n.clone()),
-                        StoredClusterObject::Policy(_) => None,
-                    });
-                    index.set_tiers(self.tier_policies().cloned().collect(), nodes.collect());
-                }
-                index
+                self.retier = !self.cluster.is_empty();
+                Index::build_parts(self.namespaces(), pods, self.policies.values())
             }
         };
+        if std::mem::take(&mut self.retier) {
+            let nodes = self.cluster.values().filter_map(|o| match o {
+                StoredClusterObject::Node(n) => Some(n.clone()),
+                StoredClusterObject::Policy(_) => None,
+            });
+            index.set_tiers(self.tier_policies().cloned().collect(), nodes.collect());
+        }
         self.index.insert(index)
     }
 }
