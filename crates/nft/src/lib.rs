@@ -240,8 +240,14 @@ impl Drop for Anchor {
 
 fn ignore_none_found(r: Result<(), NftError>) -> Result<(), NftError> {
     match r {
-        // Nothing to delete is not an error worth reporting.
-        Err(NftError::Failed { stderr, .. }) if stderr.contains("0 flow entries") => Ok(()),
+        // Nothing to delete is not an error worth reporting, nor an entry gone between conntrack's dump and its
+        // delete (another deletion running at the same time, whose filter matched the same flow, or expiry):
+        // either way the flow is no longer tracked, which is what was asked.
+        Err(NftError::Failed { stderr, .. })
+            if stderr.contains("0 flow entries") || stderr.contains("such conntrack doesn't exist") =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }
@@ -567,6 +573,19 @@ impl<N: Nft, C: Conntrack> Dataplane for NftDataplane<N, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deletion that finds nothing, or whose entry went between conntrack's dump and its delete (two
+    /// deletions at once matching one flow), leaves the flow untracked as asked: not an error.
+    #[test]
+    fn an_entry_already_gone_is_not_a_failed_deletion() {
+        let failed = |stderr: &str| Err(NftError::Failed { program: "conntrack".into(), stderr: stderr.into() });
+        let gone = "conntrack v1.4.7 (conntrack-tools): Operation failed: such conntrack doesn't exist";
+        assert!(ignore_none_found(failed(gone)).is_ok());
+        assert!(
+            ignore_none_found(failed("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.")).is_ok()
+        );
+        assert!(ignore_none_found(failed("conntrack v1.4.7 (conntrack-tools): Operation not permitted")).is_err());
+    }
 
     fn tuple(src: &str, dst: &str, ports: Option<(u16, u16)>) -> Tuple {
         Tuple {
